@@ -1,0 +1,1 @@
+"""Partner Assistant: the daily Telegram companion of a referral-partner sales network."""

@@ -1,0 +1,223 @@
+"""The app factory: builds Bot, Dispatcher, engine, Redis, scheduler and web app, then passes them down.
+
+Nothing in the project is built at import time; `create_app` is the one place where the parts meet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
+from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.delivery.sender import OutboxSender
+from bot.i18n import Translator
+from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
+from bot.services.context import ServiceContext
+from bot.services.menu import CommandMenu
+from bot.services.partners import PartnerService
+from bot.services.views import PartnerView
+from bot.throttle import MemoryThrottle, Throttle
+from bot.web import build_web_app
+from handlers import build_routers
+from storage.db import create_engine, create_sessionmaker
+from storage.migrate import upgrade_to_head
+from storage.redis import RedisThrottle
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+SANDBOX_TOKEN = "123456:SANDBOX-token"
+
+
+def build_bot(token: str, api_base: str, session: BaseSession | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(api_base))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def build_dispatcher(
+    *,
+    ctx: ServiceContext,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    throttle: Throttle,
+    throttle_rate: int,
+    on_outbox: Any,
+    storage: BaseStorage | None = None,
+    events_isolation: BaseEventIsolation | None = None,
+    **workflow_data: Any,
+) -> Dispatcher:
+    """The dispatcher with every middleware and router, exactly as production and tests use it."""
+    dp = Dispatcher(
+        storage=storage or MemoryStorage(),
+        events_isolation=events_isolation or SimpleEventIsolation(),
+        translator=ctx.translator,
+        **workflow_data,
+    )
+    dp.update.outer_middleware(ThrottleMiddleware(throttle, throttle_rate, ctx.translator))
+    dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, ctx, on_outbox))
+    dp.update.outer_middleware(PartnerMiddleware(ctx.translator))
+    dp.include_routers(*build_routers())
+    return dp
+
+
+@dataclass
+class BotApp:
+    settings: Settings
+    bot: Bot
+    dispatcher: Dispatcher
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis | None
+    scheduler: AsyncIOScheduler
+    sender: OutboxSender
+    ctx: ServiceContext
+    menu: CommandMenu
+    web: web.Application
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _runner: web.AppRunner | None = None
+
+    async def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            report["db"] = "ok"
+        except Exception as exc:
+            report["db"] = f"error: {type(exc).__name__}"
+        if self.redis is None:
+            report["redis"] = "not configured"
+        else:
+            try:
+                await self.redis.ping()
+                report["redis"] = "ok"
+            except Exception as exc:
+                report["redis"] = f"error: {type(exc).__name__}"
+        report["scheduler"] = "running" if self.scheduler.running else "stopped"
+        healthy = report["db"] == "ok" and report["redis"] in ("ok", "not configured") and self.scheduler.running
+        report["status"] = "ok" if healthy else "degraded"
+        return report
+
+    async def start(self, *, serve_web: bool = True) -> None:
+        """Migrate, learn who the bot is, install menus, start the sender, scheduler and web server."""
+        await upgrade_to_head(self.engine)
+        me = await self.bot.get_me()
+        self.ctx.bot_username = me.username or ""
+        await self.menu.install_defaults()
+        await self.menu.install_staff(await self._staff())
+        await self.sender.release_stale()
+        self.scheduler.add_job(
+            self.sender.release_stale, "interval", minutes=1, id="outbox:release-stale", replace_existing=True
+        )
+        self.scheduler.start()
+        self._tasks.append(asyncio.create_task(self.sender.run(), name="outbox-sender"))
+        if serve_web:
+            self._runner = web.AppRunner(self.web, access_log=None)
+            await self._runner.setup()
+            await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
+            log.info("web server on http://%s:%s", self.settings.web_host, self.settings.web_port)
+
+    async def _staff(self) -> list[PartnerView]:
+        """Leads and admins, including ADMIN_IDS admins who have started the bot."""
+        async with UnitOfWork(self.sessionmaker) as uow:
+            partners = PartnerService(uow, self.ctx)
+            staff = await uow.partners.with_roles(["lead", "admin"])
+            views = [partners.view(p) for p in staff]
+            for admin_id in self.settings.admin_ids:
+                found = await uow.partners.by_tg_id(admin_id)
+                if found is not None and found.role == "partner":
+                    views.append(partners.view(found))
+            return views
+
+    async def stop(self) -> None:
+        self.sender.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=10)
+        self._tasks.clear()
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.dispatcher.storage.close()
+        await self.dispatcher.fsm.events_isolation.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    session: BaseSession | None = None,
+    token: str | None = None,
+    api_base: str | None = None,
+) -> BotApp:
+    """Build every part from settings. Nothing connects until `BotApp.start()`."""
+    clock = clock or SystemClock()
+    translator = Translator.load(settings.default_language)
+    ctx = ServiceContext(clock=clock, translator=translator, admin_ids=settings.admin_ids, timezone=settings.tz)
+    engine = create_engine(settings.database_url)
+    sessionmaker = create_sessionmaker(engine)
+    real_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else SANDBOX_TOKEN)
+    bot = build_bot(real_token, api_base or settings.telegram_api_base, session)
+    sender = OutboxSender(sessionmaker, bot, clock, poll_seconds=settings.outbox_poll_seconds)
+
+    redis: Redis | None = None
+    throttle: Throttle
+    storage: BaseStorage
+    isolation: BaseEventIsolation
+    if settings.redis_url:
+        redis = Redis.from_url(settings.redis_url)
+        storage = RedisStorage(redis)
+        isolation = RedisEventIsolation(redis)
+        throttle = RedisThrottle(redis, settings.throttle_window_seconds)
+    else:
+        storage, isolation = MemoryStorage(), SimpleEventIsolation()
+        throttle = MemoryThrottle(settings.throttle_window_seconds)
+
+    menu = CommandMenu(bot, translator)
+    dispatcher = build_dispatcher(
+        ctx=ctx,
+        sessionmaker=sessionmaker,
+        throttle=throttle,
+        throttle_rate=settings.throttle_rate,
+        on_outbox=sender.wake,
+        storage=storage,
+        events_isolation=isolation,
+        menu=menu,
+    )
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    app = BotApp(
+        settings=settings,
+        bot=bot,
+        dispatcher=dispatcher,
+        engine=engine,
+        sessionmaker=sessionmaker,
+        redis=redis,
+        scheduler=scheduler,
+        sender=sender,
+        ctx=ctx,
+        menu=menu,
+        web=build_web_app(lambda: app.health()),
+    )
+    return app

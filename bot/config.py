@@ -1,0 +1,148 @@
+"""Configuration: one pydantic-settings model read from the environment and an optional `.env`.
+
+Nothing here runs at import time; `load_settings()` is called by the entry point and the
+result is passed down explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,128}$")
+LANGUAGES = ("zh", "en")
+DEFAULT_API_BASE = "https://api.telegram.org"
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the environment variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+def _check_http_url(value: str) -> str:
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("must be an http(s) URL such as https://example.com")
+    return value.rstrip("/")
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Secrets are `SecretStr` and never logged."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    telegram_api_base: str = DEFAULT_API_BASE
+    database_url: str = "sqlite+aiosqlite:///./data/partner_assistant.db"
+    redis_url: str | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    default_language: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    throttle_rate: int = Field(default=5, ge=1, description="commands per user per throttle window")
+    throttle_window_seconds: float = Field(default=3.0, gt=0)
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _token_shape(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or not TOKEN_RE.fullmatch(value.strip()):
+            raise ValueError("must look like 123456789:AAE... (digits, a colon, then the secret)")
+        return value.strip()
+
+    @field_validator("telegram_api_base", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _check_http_url(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        return None if not value else _check_http_url(value)
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url(cls, value: object) -> object:
+        if value in (None, ""):
+            return None
+        if not isinstance(value, str) or urlparse(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be a redis:// URL such as redis://127.0.0.1:6379/0")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(p.isdigit() for p in parts):
+                raise ValueError("must be comma-separated numeric Telegram user ids, e.g. 1001,1002")
+            return frozenset(int(p) for p in parts)
+        return value
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() not in LANGUAGES:
+            raise ValueError("must be zh or en")
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("must be an IANA time zone such as Asia/Shanghai") from exc
+        return value
+
+    @property
+    def sandbox(self) -> bool:
+        """No token means the bot runs against the embedded Bot API stand-in."""
+        return self.bot_token is None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind a SQLite URL, so the entry point can create its folder."""
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        raw = self.database_url[len(prefix) :].split("?", 1)[0]
+        return None if raw in ("", ":memory:") else Path(raw)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build `Settings`, turning pydantic's report into one `ConfigError` naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        variable = str(first["loc"][0]).upper() if first["loc"] else "CONFIG"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(variable, message) from None

@@ -1,0 +1,1 @@
+"""The one path for bot-initiated messages: the persisted outbox and its sender."""

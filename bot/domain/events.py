@@ -1,0 +1,54 @@
+"""The behaviour event catalogue.
+
+Every partner action is recorded as one append-only event. Dashboards, the rules engine and
+playbooks read these; the catalogue below is the contract between them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventType(StrEnum):
+    """Types of behaviour events. The value is what is stored in `events.type`."""
+
+    REGISTERED = "registered"
+    INVITED = "invited"
+    LANGUAGE_CHANGED = "language_changed"
+    PROFILE_VIEWED = "profile_viewed"
+    LINK_REQUESTED = "link_requested"
+    CARD_GENERATED = "card_generated"
+    ROLE_GRANTED = "role_granted"
+    ROLE_REVOKED = "role_revoked"
+    SHARED = "shared"
+    LINK_CLICKED = "link_clicked"
+    LEAD_ADDED = "lead_added"
+    FOLLOWED_UP = "followed_up"
+    ORDER_ATTRIBUTED = "order_attributed"
+
+
+class EventSource(StrEnum):
+    """Where an event came from."""
+
+    BOT = "bot"
+    WEB = "web"
+    API = "api"
+    SCHEDULER = "scheduler"
+    ADMIN = "admin"
+
+
+EVENT_CATALOGUE: dict[EventType, str] = {
+    EventType.REGISTERED: "A person became a partner through /start. Payload: upline_id, binding.",
+    EventType.INVITED: "Recorded for the upline when someone joins through their code. Payload: recruit_id.",
+    EventType.LANGUAGE_CHANGED: "The partner switched language with /lang. Payload: language.",
+    EventType.PROFILE_VIEWED: "The partner opened /me.",
+    EventType.LINK_REQUESTED: "The partner asked for their recruit link with /link.",
+    EventType.CARD_GENERATED: "The partner generated their profile card with its QR code.",
+    EventType.ROLE_GRANTED: "An admin granted this partner a role. Payload: role, by.",
+    EventType.ROLE_REVOKED: "An admin revoked this partner's role. Payload: role, by.",
+    EventType.SHARED: "The partner shared a piece of content. Payload: content_id, channel.",
+    EventType.LINK_CLICKED: "Someone opened the partner's tracked link. Payload: slug, content_id.",
+    EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id.",
+    EventType.FOLLOWED_UP: "The partner logged a follow-up on a prospect. Payload: lead_id, channel.",
+    EventType.ORDER_ATTRIBUTED: "An order was attributed to the partner. Payload: order_id, amount_minor, currency.",
+}

@@ -1,0 +1,1 @@
+"""Image rendering (profile cards, posters). CPU-bound: always called through a worker thread."""

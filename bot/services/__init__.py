@@ -1,0 +1,1 @@
+"""Use cases: one class per business capability, working inside one unit of work."""

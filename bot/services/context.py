@@ -1,0 +1,22 @@
+"""What every use case needs besides the unit of work, built once by the app factory."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.i18n import Translator
+
+
+@dataclass(slots=True)
+class ServiceContext:
+    clock: Clock
+    translator: Translator
+    admin_ids: frozenset[int]
+    timezone: ZoneInfo
+    bot_username: str = ""
+    """Filled from getMe at start-up; recruit deep links need it."""
+    choice: Callable[[str], str] = field(default=secrets.choice)

@@ -1,0 +1,26 @@
+"""The use cases available to one update, all sharing its unit of work."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from bot.services.context import ServiceContext
+from bot.services.partners import PartnerService
+from bot.services.roles import RoleService
+from storage.uow import UnitOfWork
+
+
+class UseCases:
+    """Built per update by the unit-of-work middleware; use cases are created on first use."""
+
+    def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
+        self.uow = uow
+        self.ctx = ctx
+
+    @cached_property
+    def partners(self) -> PartnerService:
+        return PartnerService(self.uow, self.ctx)
+
+    @cached_property
+    def roles(self) -> RoleService:
+        return RoleService(self.uow, self.ctx)

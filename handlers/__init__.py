@@ -1,0 +1,21 @@
+"""aiogram routers, thin: parse the update, call one use case, render the result."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import admin, denied, errors, fallback, language, lead, profile, start
+
+
+def build_routers() -> list[Router]:
+    """Every router, in the order they are tried. The catch-all `fallback` must stay last."""
+    return [
+        errors.build_router(),
+        start.build_router(),
+        profile.build_router(),
+        language.build_router(),
+        admin.build_router(),
+        lead.build_router(),
+        denied.build_router(),
+        fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
+    ]

@@ -1,0 +1,13 @@
+"""Typed callback data for every inline button (Telegram allows 64 bytes)."""
+
+from __future__ import annotations
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class LanguageCallback(CallbackData, prefix="lang"):
+    language: str
+
+
+class ProfileCallback(CallbackData, prefix="me"):
+    action: str

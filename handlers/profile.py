@@ -1,0 +1,82 @@
+"""/me, /link and the profile card."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+
+from bot.i18n import Texts
+from bot.media.cards import CardData, render_profile_card_async
+from bot.services.registry import UseCases
+from bot.services.views import PartnerView, ProfileView
+from handlers.callbacks import ProfileCallback
+from handlers.keyboards import profile_keyboard, share_keyboard
+
+
+def render_profile(view: ProfileView, t: Texts, tz: ZoneInfo) -> str:
+    joined = view.partner.joined_at.astimezone(tz).strftime("%Y-%m-%d")
+    body = t(
+        "me.body",
+        role=t(f"role.{view.partner.role.value}"),
+        joined=joined,
+        code=view.partner.invite_code,
+        link=view.deep_link,
+        upline=view.upline_name or t("me.no_upline"),
+        l1=view.level1,
+        l2=view.level2,
+    )
+    return t("me.title", name=view.partner.display_name) + "\n" + body
+
+
+def card_data(view: ProfileView, t: Texts) -> CardData:
+    return CardData(
+        name=view.partner.display_name,
+        role_label=t(f"role.{view.partner.role.value}"),
+        code_label=t("card.label_code"),
+        code=view.partner.invite_code,
+        team_label=t("card.label_team"),
+        team=f"L1 {view.level1} · L2 {view.level2}",
+        scan_label=t("card.label_scan"),
+        deep_link=view.deep_link,
+    )
+
+
+async def me(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    view = await uc.partners.profile(partner.id)
+    await message.answer(
+        render_profile(view, t, uc.ctx.timezone), reply_markup=profile_keyboard(t, view.deep_link)
+    )
+
+
+async def link(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    deep_link = await uc.partners.recruit_link(partner.id)
+    await message.answer(t("link.text", link=deep_link), reply_markup=share_keyboard(t, deep_link))
+
+
+async def _send_card(bot: Bot, chat_id: int, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    view = await uc.partners.profile(partner.id)
+    png = await render_profile_card_async(card_data(view, t))
+    await uc.partners.record_card(partner.id)
+    await bot.send_photo(chat_id, BufferedInputFile(png, f"card-{partner.invite_code}.png"), caption=t("card.caption"))
+
+
+async def card_command(message: Message, bot: Bot, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    await _send_card(bot, message.chat.id, partner, uc, t)
+
+
+async def card_button(callback: CallbackQuery, bot: Bot, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    await callback.answer()
+    await _send_card(bot, callback.from_user.id, partner, uc, t)
+
+
+def build_router() -> Router:
+    """A fresh router with this module's handlers (a router can belong to one dispatcher only)."""
+    router = Router(name=__name__)
+    router.message.register(me, Command("me"))
+    router.message.register(link, Command("link"))
+    router.message.register(card_command, Command("card"))
+    router.callback_query.register(card_button, ProfileCallback.filter(F.action == "card"))
+    return router

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Partner Assistant entry point.
+
+    python run_bot.py                 long polling with BOT_TOKEN; the terminal sandbox without one
+    python run_bot.py --webhook       serve the webhook (WEBHOOK_URL, WEBHOOK_SECRET)
+    python run_bot.py migrate         apply database migrations and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import ConfigError, Settings, load_settings
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="run_bot.py", description="Partner Assistant Telegram bot")
+    parser.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
+    parser.add_argument("--webhook", action="store_true", help="serve updates through the webhook")
+    parser.add_argument("--as", dest="as_user", type=int, default=None, help="sandbox: chat as this Telegram user id")
+    parser.add_argument("--name", default=None, help="sandbox: the chatting user's first name")
+    parser.add_argument("--lang", default=None, help="sandbox: the user's Telegram language_code (zh, en)")
+    parser.add_argument("--script", type=Path, default=None, help="sandbox: replay the lines of this file")
+    return parser.parse_args(argv)
+
+
+def configure_logging(settings: Settings, *, sandbox: bool) -> None:
+    level = logging.getLevelName(settings.log_level)
+    if sandbox:
+        # The terminal is the chat; logs go to a file so they do not interleave with it.
+        Path("data").mkdir(exist_ok=True)
+        logging.basicConfig(filename="data/sandbox.log", level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("aiogram.event").setLevel(max(level, logging.WARNING))
+
+
+async def main(argv: list[str]) -> int:
+    from bot import runner
+
+    args = parse_args(argv)
+    settings = load_settings()
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    sandbox = settings.sandbox and args.command == "run" and not args.webhook
+    configure_logging(settings, sandbox=sandbox)
+    if args.command == "migrate":
+        await runner.migrate(settings)
+        print("database is at the newest migration")
+        return 0
+    if args.webhook:
+        if settings.sandbox:
+            raise ConfigError("BOT_TOKEN", "is required with --webhook")
+        await runner.run_webhook(settings)
+    elif settings.sandbox:
+        user_id = args.as_user or (min(settings.admin_ids) if settings.admin_ids else 1001)
+        await runner.run_sandbox(
+            settings, user_id=user_id, first_name=args.name or f"User{user_id}", language=args.lang, script=args.script
+        )
+    else:
+        await runner.run_polling(settings)
+    return 0
+
+
+def entry() -> int:
+    try:
+        return asyncio.run(main(sys.argv[1:]))
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(entry())

@@ -1,0 +1,54 @@
+"""One unit of work per update or job: repositories share its session; only it commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import AuditRepository, EventRepository, OutboxRepository, PartnerRepository
+
+
+class UnitOfWork:
+    """A transaction and the repositories that work inside it.
+
+    `async with uow:` commits when the block succeeds and rolls back when it raises, so a failed
+    update leaves nothing half-written.
+    """
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+        self._session: AsyncSession | None = None
+        self.outbox_dirty = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("unit of work is not open")
+        return self._session
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._session = self._sessionmaker()
+        await self._session.begin()
+        self.partners = PartnerRepository(self._session)
+        self.events = EventRepository(self._session)
+        self.audit = AuditRepository(self._session)
+        self.outbox = OutboxRepository(self._session)
+        self.outbox_dirty = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session = self.session
+        try:
+            if exc_type is None:
+                await session.commit()
+            else:
+                await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    async def flush(self) -> None:
+        await self.session.flush()

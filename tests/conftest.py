@@ -1,0 +1,53 @@
+"""Shared fixtures: the same suite runs on SQLite and on PostgreSQL, with real Redis where needed."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.db import create_engine
+from tests.support.databases import postgres_database, sqlite_database, wipe
+from tests.support.harness import BotHarness
+from tests.support.services import PG_HOST, PG_PORT, REDIS_HOST, REDIS_PORT, require_service
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One migrated database per backend for the whole run; tests empty it before use."""
+    if request.param == "sqlite":
+        with sqlite_database(tmp_path_factory.mktemp("sqlite")) as url:
+            yield url
+    else:
+        require_service("PostgreSQL", PG_HOST, PG_PORT)
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[object]:
+    engine = create_engine(database_url)
+    await wipe(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def harness(engine) -> AsyncIterator[BotHarness]:  # type: ignore[no-untyped-def]
+    h = BotHarness(engine)
+    yield h
+    await h.close()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    return f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

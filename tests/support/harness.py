@@ -1,0 +1,119 @@
+"""Tier-2 harness: the production dispatcher fed with updates, talking to a recording Bot API session."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
+from aiogram.types import CallbackQuery, Chat, Message, MessageEntity, Update, User
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.app import build_dispatcher
+from bot.clock import ManualClock
+from bot.delivery.sender import OutboxSender
+from bot.i18n import Translator
+from bot.services.context import ServiceContext
+from bot.services.menu import CommandMenu
+from bot.throttle import MemoryThrottle, Throttle
+from storage.db import create_sessionmaker
+from tests.support.recording import BOT_USERNAME, Call, RecordingSession
+
+ADMIN_ID = 9000
+START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+
+def tg_user(user_id: int, first_name: str = "", *, username: str | None = None, lang: str | None = "en") -> User:
+    return User(id=user_id, is_bot=False, first_name=first_name or f"User{user_id}", username=username, language_code=lang)
+
+
+class BotHarness:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        admin_ids: frozenset[int] = frozenset({ADMIN_ID}),
+        default_language: str = "zh",
+        throttle: Throttle | None = None,
+        throttle_rate: int = 1000,
+        storage: BaseStorage | None = None,
+        events_isolation: BaseEventIsolation | None = None,
+    ) -> None:
+        from zoneinfo import ZoneInfo
+
+        self.clock = ManualClock(START)
+        self.session = RecordingSession()
+        self.bot = Bot("123456:TEST-token", session=self.session, default=DefaultBotProperties(parse_mode="HTML"))
+        self.translator = Translator.load(default_language)
+        self.ctx = ServiceContext(
+            clock=self.clock,
+            translator=self.translator,
+            admin_ids=admin_ids,
+            timezone=ZoneInfo("Asia/Shanghai"),
+            bot_username=BOT_USERNAME,
+        )
+        self.sessionmaker = create_sessionmaker(engine)
+        self.sender = OutboxSender(self.sessionmaker, self.bot, self.clock)
+        self.menu = CommandMenu(self.bot, self.translator)
+        self.dp: Dispatcher = build_dispatcher(
+            ctx=self.ctx,
+            sessionmaker=self.sessionmaker,
+            throttle=throttle or MemoryThrottle(3.0),
+            throttle_rate=throttle_rate,
+            on_outbox=self.sender.wake,
+            storage=storage,
+            events_isolation=events_isolation,
+            menu=self.menu,
+        )
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.session.calls
+
+    def t(self, language: str, key: str, **params: Any) -> str:
+        return self.translator.texts(language)(key, **params)
+
+    async def send(self, user: User, text: str) -> Update:
+        entities = None
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            entities = [MessageEntity(type="bot_command", offset=0, length=len(command))]
+        message = Message(
+            message_id=next(self._message_ids),
+            date=self.clock.now(),
+            chat=Chat(id=user.id, type="private"),
+            from_user=user,
+            text=text,
+            entities=entities,
+        )
+        update = Update(update_id=next(self._update_ids), message=message)
+        await self.dp.feed_update(self.bot, update)
+        return update
+
+    async def press(self, user: User, data: str, message_id: int = 1000, text: str = "") -> Update:
+        message = Message(
+            message_id=message_id,
+            date=self.clock.now(),
+            chat=Chat(id=user.id, type="private"),
+            from_user=User(id=123456, is_bot=True, first_name="Partner Assistant"),
+            text=text or "…",
+        )
+        query = CallbackQuery(
+            id=f"cb{next(self._update_ids)}", from_user=user, chat_instance="ci", data=data, message=message
+        )
+        update = Update(update_id=next(self._update_ids), callback_query=query)
+        await self.dp.feed_update(self.bot, update)
+        return update
+
+    async def drain_outbox(self) -> int:
+        return await self.sender.drain_once()
+
+    async def close(self) -> None:
+        await self.dp.storage.close()
+        await self.dp.fsm.events_isolation.close()
+        await self.bot.session.close()
