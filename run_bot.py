@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Partner Assistant entry point.
 
-    python run_bot.py                 long polling with BOT_TOKEN; the terminal sandbox without one
-    python run_bot.py --webhook       serve the webhook (WEBHOOK_URL, WEBHOOK_SECRET)
-    python run_bot.py migrate         apply database migrations and exit
+python run_bot.py                 long polling with BOT_TOKEN; the terminal sandbox without one
+python run_bot.py --webhook       serve the webhook (WEBHOOK_URL, WEBHOOK_SECRET)
+python run_bot.py migrate         apply database migrations and exit
 """
 
 from __future__ import annotations
@@ -33,17 +33,19 @@ def configure_logging(settings: Settings, *, sandbox: bool) -> None:
     if sandbox:
         # The terminal is the chat; logs go to a file so they do not interleave with it.
         Path("data").mkdir(exist_ok=True)
-        logging.basicConfig(filename="data/sandbox.log", level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        logging.basicConfig(
+            filename="data/sandbox.log", level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
     else:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("aiogram.event").setLevel(max(level, logging.WARNING))
 
 
 async def main(argv: list[str]) -> int:
-    from bot import runner
-
     args = parse_args(argv)
     settings = load_settings()
+    from bot import runner  # aiogram takes seconds to import: validate configuration first
+
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
 
-SANDBOX_TOKEN = "123456:SANDBOX-token"
+SANDBOX_TOKEN = "123456:SANDBOX-token"  # noqa: S105 - not a secret: the embedded stand-in accepts any token
 
 
 def build_bot(token: str, api_base: str, session: BaseSession | None = None) -> Bot:
@@ -90,9 +90,9 @@ class BotApp:
     sender: OutboxSender
     ctx: ServiceContext
     menu: CommandMenu
-    web: web.Application
+    web_app: web.Application
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    _runner: web.AppRunner | None = None
+    _runner: web.AppRunner | None = None  # set by start() when the web server runs
 
     async def health(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
@@ -129,7 +129,7 @@ class BotApp:
         self.scheduler.start()
         self._tasks.append(asyncio.create_task(self.sender.run(), name="outbox-sender"))
         if serve_web:
-            self._runner = web.AppRunner(self.web, access_log=None)
+            self._runner = web.AppRunner(self.web_app, access_log=None)
             await self._runner.setup()
             await web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port).start()
             log.info("web server on http://%s:%s", self.settings.web_host, self.settings.web_port)
@@ -218,6 +218,7 @@ def create_app(
         sender=sender,
         ctx=ctx,
         menu=menu,
-        web=build_web_app(lambda: app.health()),
+        web_app=web.Application(),
     )
+    app.web_app = build_web_app(app.health)
     return app

@@ -100,8 +100,10 @@ class PartnerMiddleware(BaseMiddleware):
             partner = await uc.partners.current(profile)
             if partner is None and isinstance(event, Update) and not is_start_command(event):
                 partner = (await uc.partners.register(profile, None)).partner
-        language = partner.language if partner else self._translator.resolve_language(
-            None, user.language_code if user else None
+        language = (
+            partner.language
+            if partner
+            else self._translator.resolve_language(None, user.language_code if user else None)
         )
         data["partner"] = partner
         data["t"] = self._translator.texts(language)

@@ -64,7 +64,7 @@ async def run_webhook(settings: Settings) -> None:
     secret = settings.webhook_secret.get_secret_value()
     app = create_app(settings)
     SimpleRequestHandler(app.dispatcher, app.bot, secret_token=secret).register(
-        app.web, path=urlparse(settings.webhook_url).path or "/webhook"
+        app.web_app, path=urlparse(settings.webhook_url).path or "/webhook"
     )
     await app.start()
     try:
@@ -77,14 +77,16 @@ async def run_webhook(settings: Settings) -> None:
         await app.stop()
 
 
-async def run_sandbox(settings: Settings, *, user_id: int, first_name: str, language: str | None, script: Path | None) -> None:
+async def run_sandbox(
+    settings: Settings, *, user_id: int, first_name: str, language: str | None, script: Path | None
+) -> None:
     """The whole bot against the embedded Bot API stand-in, chatted with in this terminal."""
     from bot.sandbox.client import EmulatorClient, TgUser
     from bot.sandbox.emulator import BotAPIEmulator
     from bot.sandbox.terminal import chat_loop, script_lines, stdin_lines
 
-    media_dir = Path("sandbox-media")
-    media_dir.mkdir(exist_ok=True)
+    media_dir = Path("data") / "sandbox-media"
+    await asyncio.to_thread(media_dir.mkdir, parents=True, exist_ok=True)
     emulator = BotAPIEmulator(files_dir=media_dir / "uploads")
     base_url = await emulator.start()
     app = create_app(settings, api_base=base_url)
@@ -108,4 +110,3 @@ async def run_sandbox(settings: Settings, *, user_id: int, first_name: str, lang
                 await polling
         await app.stop()
         await emulator.stop()
-

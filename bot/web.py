@@ -9,7 +9,7 @@ from aiohttp import web
 
 HealthCheck = Callable[[], Awaitable[dict[str, Any]]]
 
-HEALTH_KEY = web.AppKey("health", HealthCheck)
+HEALTH_KEY: web.AppKey[HealthCheck] = web.AppKey("health")
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from aiogram.types import Message
 
 from bot.domain.roles import Role
 from bot.i18n import Texts
-from bot.services.menu import ADMIN_COMMANDS, CommandMenu
+from bot.services.menu import CommandMenu
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView, RoleChange
 from handlers.filters import HasRole
@@ -18,14 +18,18 @@ def render_change(change: RoleChange, t: Texts, done: str, noop: str) -> str:
     return t(done if change.changed else noop, name=change.target.display_name, role=t(f"role.{change.role.value}"))
 
 
-async def grant(message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts, menu: CommandMenu) -> None:
+async def grant(
+    message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts, menu: CommandMenu
+) -> None:
     change = await uc.roles.grant(partner, command.args)
     if change.changed:
         await menu.refresh_chat(change.target)
     await message.answer(render_change(change, t, "grant.done", "grant.already"))
 
 
-async def revoke(message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts, menu: CommandMenu) -> None:
+async def revoke(
+    message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts, menu: CommandMenu
+) -> None:
     change = await uc.roles.revoke(partner, command.args)
     if change.changed:
         await menu.refresh_chat(change.target)

@@ -18,7 +18,9 @@ from handlers.keyboards import language_keyboard
 async def lang(message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, menu: CommandMenu) -> None:
     translator = uc.ctx.translator
     if not command.args:
-        await message.answer(translator.texts(partner.language)("lang.choose"), reply_markup=language_keyboard(translator))
+        await message.answer(
+            translator.texts(partner.language)("lang.choose"), reply_markup=language_keyboard(translator)
+        )
         return
     choice = command.args.strip().lower()
     if choice not in SUPPORTED:

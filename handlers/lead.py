@@ -19,7 +19,9 @@ async def team(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -
     if view.newest:
         tz = uc.ctx.timezone
         lines.append(t("team.recent"))
-        lines += [t("team.member", name=m.name, joined=m.joined_at.astimezone(tz).strftime("%Y-%m-%d")) for m in view.newest]
+        lines += [
+            t("team.member", name=m.name, joined=m.joined_at.astimezone(tz).strftime("%Y-%m-%d")) for m in view.newest
+        ]
     else:
         lines.append(t("team.empty"))
     await message.answer("\n".join(lines))

@@ -46,9 +46,7 @@ def card_data(view: ProfileView, t: Texts) -> CardData:
 
 async def me(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:
     view = await uc.partners.profile(partner.id)
-    await message.answer(
-        render_profile(view, t, uc.ctx.timezone), reply_markup=profile_keyboard(t, view.deep_link)
-    )
+    await message.answer(render_profile(view, t, uc.ctx.timezone), reply_markup=profile_keyboard(t, view.deep_link))
 
 
 async def link(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -24,16 +24,14 @@ BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
 
 
 class Partner(Base):
     """A person in the network. Everybody who talks to the bot is a partner; roles add powers."""
 
     __tablename__ = "partners"
-    __table_args__ = (
-        Index("ix_partners_tree_path", "tree_path", postgresql_ops={"tree_path": "varchar_pattern_ops"}),
-    )
+    __table_args__ = (Index("ix_partners_tree_path", "tree_path", postgresql_ops={"tree_path": "varchar_pattern_ops"}),)
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     tg_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)

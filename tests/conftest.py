@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
 from tests.support.databases import postgres_database, sqlite_database, wipe
@@ -28,7 +29,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[object]:
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(database_url)
     await wipe(engine)
     yield engine
@@ -36,7 +37,7 @@ async def engine(database_url: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture
-async def harness(engine) -> AsyncIterator[BotHarness]:  # type: ignore[no-untyped-def]
+async def harness(engine: AsyncEngine) -> AsyncIterator[BotHarness]:
     h = BotHarness(engine)
     yield h
     await h.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -80,10 +81,8 @@ class OutboxSender:
                 sent = 0
             if sent or self._stopping:
                 continue
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
-            except TimeoutError:
-                pass
 
     def stop(self) -> None:
         self._stopping = True
@@ -132,11 +131,7 @@ class OutboxSender:
                 chat_id, payload["text"], parse_mode=parse_mode, reply_markup=reply_markup
             )
         if kind == "photo":
-            photo: str | FSInputFile
-            if "file_id" in payload:
-                photo = payload["file_id"]
-            else:
-                photo = FSInputFile(payload["path"])
+            photo = payload["file_id"] if "file_id" in payload else FSInputFile(payload["path"])
             return await self._bot.send_photo(
                 chat_id, photo, caption=payload.get("caption"), parse_mode=parse_mode, reply_markup=reply_markup
             )
@@ -159,4 +154,3 @@ class OutboxSender:
                 await uow.outbox.mark_partner_unreachable(chat_id)
         level = logging.INFO if outcome.status == "sent" else logging.WARNING
         log.log(level, "outbox row %s to chat %s: %s %s", row_id, chat_id, outcome.status, outcome.error or "")
-

@@ -34,7 +34,7 @@ def _qr(data: str, size: int) -> Image.Image:
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=2)
     qr.add_data(data)
     qr.make(fit=True)
-    image = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
+    image: Image.Image = qr.make_image(fill_color="black", back_color="white").get_image().convert("RGB")
     return image.resize((size, size), Image.Resampling.NEAREST)
 
 

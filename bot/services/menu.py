@@ -21,7 +21,7 @@ ADMIN_COMMANDS = ("grant", "revoke", "audit")
 
 
 def commands_for(role: Role) -> tuple[str, ...]:
-    names = PARTNER_COMMANDS
+    names: tuple[str, ...] = PARTNER_COMMANDS
     if has_at_least(role, Role.LEAD):
         names += LEAD_COMMANDS
     if has_at_least(role, Role.ADMIN):

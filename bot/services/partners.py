@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
-from bot.domain.referral import Binding, BindingInput, decide_binding, is_valid_payload, new_invite_code, recruit_deep_link
+from bot.domain.referral import (
+    Binding,
+    BindingInput,
+    decide_binding,
+    is_valid_payload,
+    new_invite_code,
+    recruit_deep_link,
+)
 from bot.domain.roles import Role, effective_role
 from bot.i18n import SUPPORTED
 from bot.services.context import ServiceContext

@@ -25,7 +25,9 @@ class EventRepository:
         source: str,
         payload: Mapping[str, Any] | None = None,
     ) -> Event:
-        event = Event(partner_id=partner_id, type=type, payload=dict(payload or {}), occurred_at=occurred_at, source=source)
+        event = Event(
+            partner_id=partner_id, type=type, payload=dict(payload or {}), occurred_at=occurred_at, source=source
+        )
         self._session.add(event)
         return event
 

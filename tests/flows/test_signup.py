@@ -15,8 +15,7 @@ CAROL = tg_user(103, "Carol", lang="zh")
 
 async def partner(h: BotHarness, tg_id: int) -> Partner:
     async with h.sessionmaker() as s:
-        result = (await s.execute(select(Partner).where(Partner.tg_user_id == tg_id))).scalar_one()
-        return result
+        return (await s.execute(select(Partner).where(Partner.tg_user_id == tg_id))).scalar_one()
 
 
 async def test_start_creates_partner_and_welcomes_in_their_language(harness: BotHarness) -> None:

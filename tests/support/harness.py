@@ -27,7 +27,9 @@ START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
 
 def tg_user(user_id: int, first_name: str = "", *, username: str | None = None, lang: str | None = "en") -> User:
-    return User(id=user_id, is_bot=False, first_name=first_name or f"User{user_id}", username=username, language_code=lang)
+    return User(
+        id=user_id, is_bot=False, first_name=first_name or f"User{user_id}", username=username, language_code=lang
+    )
 
 
 class BotHarness:

@@ -25,8 +25,9 @@ class Call:
     params: dict[str, Any]
 
     @property
-    def text(self) -> str | None:
-        return self.params.get("text") or self.params.get("caption")
+    def text(self) -> str:
+        """The message text or photo caption; empty when the call has neither."""
+        return str(self.params.get("text") or self.params.get("caption") or "")
 
     @property
     def chat_id(self) -> int | None:
@@ -77,11 +78,18 @@ class RecordingSession(BaseSession):
         return None
 
     async def stream_content(
-        self, url: str, headers: dict[str, Any] | None = None, timeout: int = 30, chunk_size: int = 65536, raise_for_status: bool = True
+        self,
+        url: str,
+        headers: dict[str, Any] | None = None,
+        timeout: int = 30,
+        chunk_size: int = 65536,
+        raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
         yield b""
 
-    async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None) -> TelegramType:
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
         name = type(method).__name__
         api_name = name[0].lower() + name[1:]
         params = _plain(method.model_dump(exclude_none=True))
@@ -114,7 +122,14 @@ class RecordingSession(BaseSession):
         if method == "sendMessage":
             return self._message(params, text=params.get("text", ""))
         if method in ("sendPhoto", "sendDocument"):
-            photo = [{"file_id": f"photo-{len(self.calls)}", "file_unique_id": f"u{len(self.calls)}", "width": 720, "height": 1080}]
+            photo = [
+                {
+                    "file_id": f"photo-{len(self.calls)}",
+                    "file_unique_id": f"u{len(self.calls)}",
+                    "width": 720,
+                    "height": 1080,
+                }
+            ]
             return self._message(params, photo=photo, caption=params.get("caption"))
         if method in ("editMessageText", "editMessageReplyMarkup", "editMessageCaption"):
             return self._message(params, text=params.get("text", ""))
