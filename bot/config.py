@@ -54,8 +54,8 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    throttle_rate: int = Field(default=5, ge=1, description="commands per user per throttle window")
-    throttle_window_seconds: float = Field(default=3.0, gt=0)
+    throttle_rate: int = Field(default=8, ge=1, description="updates per user per throttle window")
+    throttle_window_seconds: float = Field(default=4.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
 
     @field_validator("bot_token", mode="before")

@@ -13,6 +13,9 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 
 from bot.app import create_app
 from bot.config import ConfigError, Settings
+from bot.sandbox.client import EmulatorClient, TgUser
+from bot.sandbox.emulator import BotAPIEmulator
+from bot.sandbox.terminal import chat_loop, script_lines, stdin_lines
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
 
@@ -81,10 +84,6 @@ async def run_sandbox(
     settings: Settings, *, user_id: int, first_name: str, language: str | None, script: Path | None
 ) -> None:
     """The whole bot against the embedded Bot API stand-in, chatted with in this terminal."""
-    from bot.sandbox.client import EmulatorClient, TgUser
-    from bot.sandbox.emulator import BotAPIEmulator
-    from bot.sandbox.terminal import chat_loop, script_lines, stdin_lines
-
     media_dir = Path("data") / "sandbox-media"
     await asyncio.to_thread(media_dir.mkdir, parents=True, exist_ok=True)
     emulator = BotAPIEmulator(files_dir=media_dir / "uploads")

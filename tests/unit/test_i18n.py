@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.i18n import SUPPORTED, Raw, Translator, placeholders
+from bot.sandbox.html_markup import EntityParseError, parse_html
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 SEND_METHODS = {
@@ -75,3 +76,14 @@ def test_handlers_send_no_literal_strings() -> None:
                 ):
                     offenders.append(f"{path.name}:{node.lineno}")
     assert offenders == []
+
+
+def test_every_text_is_valid_telegram_html(translator: Translator) -> None:
+    """Texts are sent with parse_mode=HTML: a stray '<' makes Telegram reject the whole message."""
+    for lang in SUPPORTED:
+        for key, template in translator.catalogs[lang].items():
+            sample = template.format(**dict.fromkeys(placeholders(template), "x"))
+            try:
+                parse_html(sample)
+            except EntityParseError as exc:
+                pytest.fail(f"{lang}:{key} is not valid Telegram HTML: {exc}")
