@@ -26,7 +26,7 @@ async def lang(message: Message, command: CommandObject, partner: PartnerView, u
     if choice not in SUPPORTED:
         raise UsageError("lang.usage")
     updated = await uc.partners.set_language(partner.id, choice)
-    await menu.language_changed(updated)
+    await menu.sync_chat(updated)
     await message.answer(translator.texts(updated.language)("lang.set"))
 
 
@@ -34,7 +34,7 @@ async def lang_button(
     callback: CallbackQuery, callback_data: LanguageCallback, partner: PartnerView, uc: UseCases, menu: CommandMenu
 ) -> None:
     updated = await uc.partners.set_language(partner.id, callback_data.language)
-    await menu.language_changed(updated)
+    await menu.sync_chat(updated)
     t = uc.ctx.translator.texts(updated.language)
     await callback.answer(t("lang.set"))
     if callback.message is not None:

@@ -8,6 +8,7 @@ from aiogram.types import Message
 
 from bot.domain.referral import Binding
 from bot.i18n import Texts
+from bot.services.menu import CommandMenu
 from bot.services.registry import UseCases
 from bot.services.views import Registration, TelegramProfile
 
@@ -33,12 +34,14 @@ def render_registration(result: Registration, t: Texts) -> str:
     return "\n\n".join(lines)
 
 
-async def start(message: Message, command: CommandObject, uc: UseCases) -> None:
+async def start(message: Message, command: CommandObject, uc: UseCases, menu: CommandMenu) -> None:
     user = message.from_user
     if user is None:
         return
     profile = TelegramProfile(user.id, user.first_name, user.last_name, user.username, user.language_code)
     result = await uc.partners.register(profile, command.args)
+    if result.created:
+        await menu.sync_chat(result.partner)  # ADMIN_IDS admins get their menu on first contact
     t = uc.ctx.translator.texts(result.partner.language)
     await message.answer(render_registration(result, t))
 

@@ -60,7 +60,7 @@ class CommandMenu:
         except TelegramAPIError as exc:
             log.warning("could not set the command menu for chat %s: %s", partner.tg_user_id, exc)
 
-    async def language_changed(self, partner: PartnerView) -> None:
-        """Leads and admins have a per-chat menu, which must follow their language."""
+    async def sync_chat(self, partner: PartnerView) -> None:
+        """Give leads and admins their per-chat menu (on sign-up, and when their language changes)."""
         if partner.role is not Role.PARTNER:
             await self.refresh_chat(partner)

@@ -164,8 +164,7 @@ class PartnerService:
         uow = self._uow
         partner = await self._require(partner_id)
         upline = await uow.partners.get(partner.upline_id) if partner.upline_id else None
-        level1 = await uow.partners.count_at_level(partner, 1)
-        level2 = await uow.partners.count_at_level(partner, 2)
+        level1, level2 = await uow.partners.count_levels(partner, (1, 2))
         self._record(partner, EventType.PROFILE_VIEWED)
         return ProfileView(
             partner=self.view(partner),
@@ -197,10 +196,11 @@ class PartnerService:
         uow = self._uow
         partner = await self._require(partner_id)
         members = await uow.partners.direct_downline(partner, newest)
+        level1, level2 = await uow.partners.count_levels(partner, (1, 2))
         return TeamView(
             size=await uow.partners.subtree_size(partner),
-            level1=await uow.partners.count_at_level(partner, 1),
-            level2=await uow.partners.count_at_level(partner, 2),
+            level1=level1,
+            level2=level2,
             newest=tuple(MemberView(name=display_name(m), joined_at=m.joined_at) for m in members),
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Partner
@@ -66,15 +66,19 @@ class PartnerRepository:
 
     async def count_at_level(self, partner: Partner, level: int) -> int:
         """How many partners sit exactly `level` steps below `partner`."""
+        return (await self.count_levels(partner, (level,)))[0]
+
+    async def count_levels(self, partner: Partner, levels: Sequence[int]) -> tuple[int, ...]:
+        """Downline sizes at several depths below `partner`, in one query."""
+        depths = [partner.depth + level for level in levels]
+        columns = [func.count(case((Partner.depth == depth, 1))) for depth in depths]
         result = await self._session.execute(
-            select(func.count())
-            .select_from(Partner)
-            .where(
+            select(*columns).where(
                 Partner.tree_path.startswith(partner.tree_path, autoescape=True),
-                Partner.depth == partner.depth + level,
+                Partner.depth.in_(depths),
             )
         )
-        return int(result.scalar_one())
+        return tuple(int(value) for value in result.one())
 
     async def subtree_size(self, partner: Partner) -> int:
         """Everyone below `partner`, at any depth."""

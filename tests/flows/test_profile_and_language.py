@@ -7,7 +7,7 @@ from sqlalchemy import select
 from handlers.callbacks import LanguageCallback, ProfileCallback
 from storage.models import Partner
 from tests.support.harness import BotHarness, tg_user
-from tests.support.recording import BOT_USERNAME
+from bot.sandbox.recording import BOT_USERNAME
 
 ALICE = tg_user(101, "Alice", lang="en")
 BOB = tg_user(102, "Bob", lang="en")

@@ -125,3 +125,12 @@ async def test_audit_command_lists_entries_for_admins(harness: BotHarness) -> No
     [listing] = harness.session.of("sendMessage", ADMIN.id)
     assert listing.text.startswith(harness.t("en", "audit.title", count=1))
     assert f"{ALICE.id} · audit" in listing.text and "denied" in listing.text
+
+
+async def test_configured_admin_gets_admin_menu_on_first_start(harness: BotHarness) -> None:
+    await harness.send(ADMIN, "/start")
+    [menu] = harness.session.of("setMyCommands")
+    assert menu.params["scope"] == {"type": "chat", "chat_id": ADMIN_ID}
+    assert [c["command"] for c in menu.params["commands"]][-3:] == ["grant", "revoke", "audit"]
+    await harness.send(ALICE, "/start")
+    assert len(harness.session.of("setMyCommands")) == 1  # partners use the default per-language menu

@@ -20,7 +20,7 @@ from bot.services.context import ServiceContext
 from bot.services.menu import CommandMenu
 from bot.throttle import MemoryThrottle, Throttle
 from storage.db import create_sessionmaker
-from tests.support.recording import BOT_USERNAME, Call, RecordingSession
+from bot.sandbox.recording import BOT_USERNAME, Call, RecordingSession
 
 ADMIN_ID = 9000
 START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)

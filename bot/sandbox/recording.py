@@ -1,4 +1,7 @@
-"""A fake Bot API session that records every call and answers like Telegram would."""
+"""An in-process fake Bot API session: records every call and answers like Telegram would.
+
+Used by the tier-2 tests (asserting the real calls) and by the benchmarks (a cheap stand-in).
+"""
 
 from __future__ import annotations
 
@@ -52,8 +55,9 @@ def _plain(value: Any) -> Any:
 class RecordingSession(BaseSession):
     """Records the method, chat, text and keyboard of every call; `fail_next` injects API errors."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, record: bool = True) -> None:
         super().__init__()
+        self.record = record
         self.calls: list[Call] = []
         self._message_ids = itertools.count(1000)
         self._faults: dict[str, list[dict[str, Any]]] = {}
@@ -96,7 +100,8 @@ class RecordingSession(BaseSession):
         photo = getattr(method, "photo", None)
         if isinstance(photo, BufferedInputFile):
             self.uploads.append(photo.data)
-        self.calls.append(Call(api_name, params))
+        if self.record:
+            self.calls.append(Call(api_name, params))
         faults = self._faults.get(api_name)
         if faults:
             payload = faults.pop(0)

@@ -1,0 +1,151 @@
+"""Update handling: the full stack (throttle, one DB transaction, partner lookup, event write, i18n,
+reply) against a bare aiogram dispatcher with a trivial handler, both fed the same way in one run."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from aiogram import Bot, Dispatcher, Router
+from aiogram.client.default import DefaultBotProperties
+from aiogram.filters import Command
+from aiogram.types import Chat, Message, MessageEntity, Update, User
+
+from benchmarks.report import Result
+from bot.app import build_dispatcher
+from bot.clock import SystemClock
+from bot.delivery.sender import OutboxSender
+from bot.i18n import Translator
+from bot.sandbox.recording import RecordingSession
+from bot.services.context import ServiceContext
+from bot.services.menu import CommandMenu
+from bot.throttle import MemoryThrottle
+from storage.db import create_engine, create_sessionmaker
+from storage.migrate import upgrade_to_head
+
+TARGET_RATIO = 0.30
+TARGET_P99_MS = 20.0
+USERS = 200
+
+
+def _update(update_id: int, user_id: int, text: str) -> Update:
+    user = User(id=user_id, is_bot=False, first_name=f"U{user_id}", language_code="en")
+    command = text.split()[0]
+    message = Message(
+        message_id=update_id,
+        date=datetime.now(UTC),
+        chat=Chat(id=user_id, type="private"),
+        from_user=user,
+        text=text,
+        entities=[MessageEntity(type="bot_command", offset=0, length=len(command))],
+    )
+    return Update(update_id=update_id, message=message)
+
+
+async def _measure(feed: Callable[[Update], Awaitable[object]], updates: list[Update]) -> tuple[float, list[float]]:
+    latencies = []
+    started = time.perf_counter()
+    for update in updates:
+        t0 = time.perf_counter()
+        await feed(update)
+        latencies.append((time.perf_counter() - t0) * 1000)
+    return len(updates) / (time.perf_counter() - started), latencies
+
+
+def _bot() -> Bot:
+    return Bot(
+        "123456:BENCH-token", session=RecordingSession(record=False), default=DefaultBotProperties(parse_mode="HTML")
+    )
+
+
+async def _bare(updates: list[Update]) -> tuple[float, list[float]]:
+    bot, dp, router = _bot(), Dispatcher(), Router()
+
+    @router.message(Command("me"))
+    async def trivial(message: Message) -> None:
+        await message.answer("ok")
+
+    dp.include_router(router)
+    try:
+        return await _measure(lambda u: dp.feed_update(bot, u), updates)
+    finally:
+        await bot.session.close()
+
+
+async def _full(database_url: str, updates: list[Update]) -> tuple[float, list[float]]:
+    engine = create_engine(database_url)
+    await upgrade_to_head(engine)
+    bot = _bot()
+    translator = Translator.load("en")
+    ctx = ServiceContext(SystemClock(), translator, frozenset(), ZoneInfo("Asia/Shanghai"), bot_username="bench_bot")
+    sessionmaker = create_sessionmaker(engine)
+    sender = OutboxSender(sessionmaker, bot, SystemClock())
+    dp = build_dispatcher(
+        ctx=ctx,
+        sessionmaker=sessionmaker,
+        throttle=MemoryThrottle(1.0),
+        throttle_rate=1_000_000,
+        on_outbox=sender.wake,
+        menu=CommandMenu(bot, translator),
+    )
+    try:
+        for user_id in range(1, USERS + 1):  # everyone is registered before timing
+            await dp.feed_update(bot, _update(10_000_000 + user_id, user_id, "/start"))
+        return await _measure(lambda u: dp.feed_update(bot, u), updates)
+    finally:
+        await bot.session.close()
+        await engine.dispose()
+
+
+def _p99(latencies: list[float]) -> float:
+    return statistics.quantiles(latencies, n=100)[98]
+
+
+async def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
+    count = 600 if quick else 3000
+    updates = [_update(i, 1 + i % USERS, "/me") for i in range(1, count + 1)]
+    results = []
+    backends: list[tuple[str, Callable[[], str]]] = []
+    tmp = Path(tempfile.mkdtemp(prefix="pa-bench-"))
+    backends.append(("sqlite", lambda: f"sqlite+aiosqlite:///{tmp / 'bench.db'}"))
+    if postgres_url:
+        backends.append(("postgres", lambda: postgres_url))
+    for name, url in backends:
+        bare_rate, _ = await _bare(updates)  # the baseline is measured right beside each run
+        full_rate, latencies = await _full(url(), updates)
+        results.append(
+            Result(
+                f"/me update handling ({name})",
+                "updates/s vs bare",
+                f">= {TARGET_RATIO:.2f}x bare",
+                full_rate,
+                bare_rate,
+                full_rate / bare_rate >= TARGET_RATIO,
+                "/s",
+            )  # fmt: skip
+        )
+        p99 = _p99(latencies)
+        results.append(
+            Result(
+                f"/me update handling ({name})",
+                "p99 latency",
+                f"<= {TARGET_P99_MS:.0f} ms",
+                p99,
+                None,
+                p99 <= TARGET_P99_MS,
+                " ms",
+            )  # fmt: skip
+        )
+    return results
+
+
+if __name__ == "__main__":
+    from benchmarks.report import render
+
+    print(render(asyncio.run(run(quick=True, postgres_url=None))))

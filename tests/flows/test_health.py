@@ -1,0 +1,41 @@
+"""Tier 2: the app factory's parts come up, and /healthz reports the database, Redis and scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from bot.app import create_app
+from bot.config import load_settings
+from bot.sandbox.emulator import BotAPIEmulator
+from tests.e2e.conftest import free_port
+
+
+async def test_healthz_reports_each_dependency(database_url: str, redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    async with BotAPIEmulator(files_dir=tmp_path / "files") as emulator:
+        settings = load_settings(
+            bot_token="123456:TEST-token",
+            telegram_api_base=emulator.base_url,
+            database_url=database_url,
+            redis_url=redis_url,
+            web_port=port,
+            admin_ids="1",
+        )
+        app = create_app(settings)
+        await app.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    assert response.status == 200
+                    assert await response.json() == {"db": "ok", "redis": "ok", "scheduler": "running", "status": "ok"}
+                app.scheduler.shutdown(wait=False)
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                    assert response.status == 503
+                    assert (await response.json())["scheduler"] == "stopped"
+            assert app.ctx.bot_username == "partner_assistant_bot"
+            default_menus = [c for c in emulator.core.list_commands() if c["scope"]["type"] == "default"]
+            assert {c.get("language_code") for c in default_menus} >= {"zh", "en"}
+        finally:
+            await app.stop()
