@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.sandbox.recording import BOT_USERNAME
 from handlers.callbacks import LanguageCallback, ProfileCallback
 from storage.models import Partner
 from tests.support.harness import BotHarness, tg_user
-from bot.sandbox.recording import BOT_USERNAME
 
 ALICE = tg_user(101, "Alice", lang="en")
 BOB = tg_user(102, "Bob", lang="en")

@@ -16,11 +16,11 @@ from bot.app import build_dispatcher
 from bot.clock import ManualClock
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
+from bot.sandbox.recording import BOT_USERNAME, Call, RecordingSession
 from bot.services.context import ServiceContext
 from bot.services.menu import CommandMenu
 from bot.throttle import MemoryThrottle, Throttle
 from storage.db import create_sessionmaker
-from bot.sandbox.recording import BOT_USERNAME, Call, RecordingSession
 
 ADMIN_ID = 9000
 START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
