@@ -47,6 +47,12 @@ class Partner(Base):
     """Ids from the root down to this partner, '/'-terminated: '/1/5/9/'. Subtree = prefix match."""
     depth: Mapped[int] = mapped_column(Integer, default=0)
     timezone: Mapped[str | None] = mapped_column(String(64))
+    """IANA zone; None means the deployment's TIMEZONE."""
+    push_hour: Mapped[int | None] = mapped_column(Integer)
+    """Local hour of the daily push; None means the default, -1 means turned off."""
+    quiet_start_min: Mapped[int] = mapped_column(Integer, default=22 * 60)
+    """Quiet hours start, in minutes after local midnight."""
+    quiet_end_min: Mapped[int] = mapped_column(Integer, default=8 * 60)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     joined_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -97,6 +103,8 @@ class OutboxMessage(Base):
     partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     kind: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column()
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Urgent messages ignore the recipient's quiet hours."""
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]

@@ -27,6 +27,7 @@ class OutboxRepository:
         payload: Mapping[str, Any],
         not_before: datetime,
         now: datetime,
+        urgent: bool = False,
     ) -> bool:
         """Insert unless a message with the same key exists. True when a row was added."""
         values = {
@@ -35,6 +36,7 @@ class OutboxRepository:
             "partner_id": partner_id,
             "kind": kind,
             "payload": dict(payload),
+            "urgent": urgent,
             "status": "pending",
             "attempts": 0,
             "not_before": not_before,
