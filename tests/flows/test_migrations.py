@@ -16,9 +16,7 @@ OWNED_ELSEWHERE = {"apscheduler_jobs", "alembic_version"}  # APScheduler's job s
 
 def _diff(connection: Connection) -> list[Any]:
     context = MigrationContext.configure(connection, opts={"compare_type": True})
-    return [
-        d for d in compare_metadata(context, Base.metadata) if not any(name in str(d) for name in OWNED_ELSEWHERE)
-    ]
+    return [d for d in compare_metadata(context, Base.metadata) if not any(name in str(d) for name in OWNED_ELSEWHERE)]
 
 
 async def test_models_match_migrations(engine: AsyncEngine) -> None:
