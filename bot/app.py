@@ -175,7 +175,13 @@ def create_app(
     """Build every part from settings. Nothing connects until `BotApp.start()`."""
     clock = clock or SystemClock()
     translator = Translator.load(settings.default_language)
-    ctx = ServiceContext(clock=clock, translator=translator, admin_ids=settings.admin_ids, timezone=settings.tz)
+    ctx = ServiceContext(
+        clock=clock,
+        translator=translator,
+        admin_ids=settings.admin_ids,
+        timezone=settings.tz,
+        default_quiet=settings.default_quiet,
+    )
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     real_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else SANDBOX_TOKEN)

@@ -15,6 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.errors import UsageError
+from bot.domain.schedule import parse_setting
+
 TOKEN_RE = re.compile(r"^\d{1,20}:[A-Za-z0-9_-]{1,128}$")
 LANGUAGES = ("zh", "en")
 DEFAULT_API_BASE = "https://api.telegram.org"
@@ -53,6 +56,8 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8080"
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    quiet_hours: str = "22:00-08:00"
+    """Default quiet hours in each partner's local time ('off' for none); partners change theirs in /settings."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     throttle_rate: int = Field(default=8, ge=1, description="updates per user per throttle window")
     throttle_window_seconds: float = Field(default=4.0, gt=0)
@@ -118,6 +123,21 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError("must be an IANA time zone such as Asia/Shanghai") from exc
         return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        try:
+            parse_setting(f"quiet {value}")
+        except UsageError:
+            raise ValueError("must be a local time range such as 22:00-08:00, or off") from None
+        return value
+
+    @property
+    def default_quiet(self) -> tuple[int, int]:
+        quiet = parse_setting(f"quiet {self.quiet_hours}").quiet
+        assert quiet is not None
+        return quiet
 
     @property
     def sandbox(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, denied, errors, fallback, language, lead, profile, start
+from handlers import admin, denied, errors, fallback, language, lead, profile, settings, start
 
 
 def build_routers() -> list[Router]:
@@ -14,6 +14,7 @@ def build_routers() -> list[Router]:
         start.build_router(),
         profile.build_router(),
         language.build_router(),
+        settings.build_router(),
         admin.build_router(),
         lead.build_router(),
         denied.build_router(),

@@ -11,3 +11,11 @@ class LanguageCallback(CallbackData, prefix="lang"):
 
 class ProfileCallback(CallbackData, prefix="me"):
     action: str
+
+
+class SettingsCallback(CallbackData, prefix="set"):
+    action: str
+    """menu (open a field's choices) | set (apply a value) | back."""
+    field: str
+    """tz | push | quiet."""
+    value: str = ""

@@ -50,9 +50,9 @@ class Partner(Base):
     """IANA zone; None means the deployment's TIMEZONE."""
     push_hour: Mapped[int | None] = mapped_column(Integer)
     """Local hour of the daily push; None means the default, -1 means turned off."""
-    quiet_start_min: Mapped[int] = mapped_column(Integer, default=22 * 60)
-    """Quiet hours start, in minutes after local midnight."""
-    quiet_end_min: Mapped[int] = mapped_column(Integer, default=8 * 60)
+    quiet_start_min: Mapped[int | None] = mapped_column(Integer)
+    """Quiet hours start, in minutes after local midnight; None means the deployment's QUIET_HOURS."""
+    quiet_end_min: Mapped[int | None] = mapped_column(Integer)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     joined_at: Mapped[datetime]
     updated_at: Mapped[datetime]

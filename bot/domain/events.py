@@ -20,6 +20,7 @@ class EventType(StrEnum):
     CARD_GENERATED = "card_generated"
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
+    SETTINGS_CHANGED = "settings_changed"
     SHARED = "shared"
     LINK_CLICKED = "link_clicked"
     LEAD_ADDED = "lead_added"
@@ -46,6 +47,7 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.CARD_GENERATED: "The partner generated their profile card with its QR code.",
     EventType.ROLE_GRANTED: "An admin granted this partner a role. Payload: role, by.",
     EventType.ROLE_REVOKED: "An admin revoked this partner's role. Payload: role, by.",
+    EventType.SETTINGS_CHANGED: "The partner changed /settings. Payload: the changed fields.",
     EventType.SHARED: "The partner shared a piece of content. Payload: content_id, channel.",
     EventType.LINK_CLICKED: "Someone opened the partner's tracked link. Payload: slug, content_id.",
     EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id.",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
 
 
@@ -17,6 +18,8 @@ class ServiceContext:
     translator: Translator
     admin_ids: frozenset[int]
     timezone: ZoneInfo
+    default_quiet: tuple[int, int] = DEFAULT_QUIET
+    """QUIET_HOURS as minutes after local midnight; (0, 0) means none."""
     bot_username: str = ""
     """Filled from getMe at start-up; recruit deep links need it."""
     choice: Callable[[str], str] = field(default=secrets.choice)

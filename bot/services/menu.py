@@ -15,7 +15,7 @@ from bot.services.views import PartnerView
 
 log = logging.getLogger(__name__)
 
-PARTNER_COMMANDS = ("me", "link", "card", "lang", "help")
+PARTNER_COMMANDS = ("me", "link", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
 ADMIN_COMMANDS = ("grant", "revoke", "audit")
 

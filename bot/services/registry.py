@@ -7,6 +7,7 @@ from functools import cached_property
 from bot.services.context import ServiceContext
 from bot.services.partners import PartnerService
 from bot.services.roles import RoleService
+from bot.services.settings import SettingsService
 from storage.uow import UnitOfWork
 
 
@@ -24,3 +25,7 @@ class UseCases:
     @cached_property
     def roles(self) -> RoleService:
         return RoleService(self.uow, self.ctx)
+
+    @cached_property
+    def settings(self) -> SettingsService:
+        return SettingsService(self.uow, self.ctx)

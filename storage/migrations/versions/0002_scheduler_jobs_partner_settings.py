@@ -27,8 +27,8 @@ def upgrade() -> None:
     op.create_index("ix_apscheduler_jobs_next_run_time", "apscheduler_jobs", ["next_run_time"])
     with op.batch_alter_table("partners") as batch:
         batch.add_column(sa.Column("push_hour", sa.Integer(), nullable=True))
-        batch.add_column(sa.Column("quiet_start_min", sa.Integer(), nullable=False, server_default="1320"))
-        batch.add_column(sa.Column("quiet_end_min", sa.Integer(), nullable=False, server_default="480"))
+        batch.add_column(sa.Column("quiet_start_min", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("quiet_end_min", sa.Integer(), nullable=True))
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("urgent", sa.Boolean(), nullable=False, server_default=sa.false()))
 
