@@ -6,11 +6,13 @@ import argparse
 import asyncio
 import socket
 import sys
+import tempfile
 import uuid
+from pathlib import Path
 
 import asyncpg
 
-from benchmarks import update_handling
+from benchmarks import delivery, update_handling
 from benchmarks.report import Result, render
 
 
@@ -27,9 +29,9 @@ async def _with_postgres(quick: bool) -> list[Result]:
     admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return await update_handling.run(
-            quick=quick, postgres_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        )
+        url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        results = await update_handling.run(quick=quick, postgres_url=url)
+        return results + await delivery.run(quick=quick, database_url=url)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -41,6 +43,8 @@ async def main(quick: bool) -> int:
     else:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: measuring SQLite only", file=sys.stderr)
         results = await update_handling.run(quick=quick, postgres_url=None)
+        sqlite_file = Path(tempfile.mkdtemp(prefix="pa-bench-")) / "delivery.db"
+        results += await delivery.run(quick=quick, database_url=f"sqlite+aiosqlite:///{sqlite_file}")
     print(render(results))
     return 0 if all(r.passed for r in results) else 1
 

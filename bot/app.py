@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -20,27 +21,38 @@ from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage
 from aiogram.fsm.storage.memory import MemoryStorage, SimpleEventIsolation
 from aiogram.fsm.storage.redis import RedisEventIsolation, RedisStorage
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
+from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
+from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
+from bot.scheduling.factory import build_job_scheduler
+from bot.scheduling.jobs import (
+    RELEASE_STALE_OUTBOX,
+    RELEASE_STALE_OUTBOX_ID,
+    REPORT_BROADCASTS,
+    REPORT_BROADCASTS_EVERY_SECONDS,
+    REPORT_BROADCASTS_ID,
+)
 from bot.services.context import ServiceContext
 from bot.services.menu import CommandMenu
 from bot.services.partners import PartnerService
 from bot.services.views import PartnerView
 from bot.throttle import MemoryThrottle, Throttle
+from bot.update_dedupe import MemoryUpdateDedupe, UpdateDedupe, UpdateDedupeMiddleware
 from bot.web import build_web_app
 from handlers import build_routers
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
 from storage.redis import RedisThrottle
 from storage.uow import UnitOfWork
+from storage.update_dedupe import RedisUpdateDedupe
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +74,7 @@ def build_dispatcher(
     on_outbox: Any,
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
+    update_dedupe: UpdateDedupe | None = None,
     **workflow_data: Any,
 ) -> Dispatcher:
     """The dispatcher with every middleware and router, exactly as production and tests use it."""
@@ -71,11 +84,22 @@ def build_dispatcher(
         translator=ctx.translator,
         **workflow_data,
     )
+    # First: a redelivered update must not count against the flood limit nor open a transaction.
+    dp.update.outer_middleware(UpdateDedupeMiddleware(update_dedupe or MemoryUpdateDedupe()))
     dp.update.outer_middleware(ThrottleMiddleware(throttle, throttle_rate, ctx.translator))
     dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, ctx, on_outbox))
     dp.update.outer_middleware(PartnerMiddleware(ctx.translator))
     dp.include_routers(*build_routers())
     return dp
+
+
+def build_limiter(settings: Settings, clock: Clock, redis: Redis | None) -> DeliveryLimiter:
+    """Telegram's limits for the outbox: shared by every process through Redis when it is configured."""
+    paid = settings.allow_paid_broadcast
+    rates = DeliveryRates.for_rate(settings.delivery_paid_rate if paid else settings.delivery_rate, paid_broadcast=paid)
+    if redis is None:
+        return DeliveryLimiter.in_memory(clock, rates)
+    return DeliveryLimiter.on_redis(clock, rates, redis)
 
 
 @dataclass
@@ -86,7 +110,7 @@ class BotApp:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis | None
-    scheduler: AsyncIOScheduler
+    scheduler: JobScheduler
     sender: OutboxSender
     ctx: ServiceContext
     menu: CommandMenu
@@ -110,8 +134,9 @@ class BotApp:
                 report["redis"] = "ok"
             except Exception as exc:
                 report["redis"] = f"error: {type(exc).__name__}"
-        report["scheduler"] = "running" if self.scheduler.running else "stopped"
-        healthy = report["db"] == "ok" and report["redis"] in ("ok", "not configured") and self.scheduler.running
+        report["scheduler"] = self.scheduler.state.value  # leader | standby | stopped
+        scheduling = self.scheduler.state is not SchedulerState.STOPPED
+        healthy = report["db"] == "ok" and report["redis"] in ("ok", "not configured") and scheduling
         report["status"] = "ok" if healthy else "degraded"
         return report
 
@@ -123,10 +148,13 @@ class BotApp:
         await self.menu.install_defaults()
         await self.menu.install_staff(await self._staff())
         await self.sender.release_stale()
-        self.scheduler.add_job(
-            self.sender.release_stale, "interval", minutes=1, id="outbox:release-stale", replace_existing=True
+        await self.scheduler.start()
+        await self.scheduler.schedule_interval(
+            RELEASE_STALE_OUTBOX, RELEASE_STALE_OUTBOX_ID, every=timedelta(minutes=1)
         )
-        self.scheduler.start()
+        await self.scheduler.schedule_interval(
+            REPORT_BROADCASTS, REPORT_BROADCASTS_ID, every=timedelta(seconds=REPORT_BROADCASTS_EVERY_SECONDS)
+        )
         self._tasks.append(asyncio.create_task(self.sender.run(), name="outbox-sender"))
         if serve_web:
             self._runner = web.AppRunner(self.web_app, access_log=None)
@@ -152,8 +180,7 @@ class BotApp:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, timeout=10)
         self._tasks.clear()
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        await self.scheduler.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.dispatcher.storage.close()
@@ -181,12 +208,12 @@ def create_app(
         admin_ids=settings.admin_ids,
         timezone=settings.tz,
         default_quiet=settings.default_quiet,
+        media_dir=settings.media_dir,
     )
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     real_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else SANDBOX_TOKEN)
     bot = build_bot(real_token, api_base or settings.telegram_api_base, session)
-    sender = OutboxSender(sessionmaker, bot, clock, poll_seconds=settings.outbox_poll_seconds)
 
     redis: Redis | None = None
     throttle: Throttle
@@ -200,6 +227,8 @@ def create_app(
     else:
         storage, isolation = MemoryStorage(), SimpleEventIsolation()
         throttle = MemoryThrottle(settings.throttle_window_seconds)
+    limiter = build_limiter(settings, clock, redis)
+    sender = OutboxSender(sessionmaker, bot, clock, limiter=limiter, poll_seconds=settings.outbox_poll_seconds)
 
     menu = CommandMenu(bot, translator)
     dispatcher = build_dispatcher(
@@ -210,9 +239,10 @@ def create_app(
         on_outbox=sender.wake,
         storage=storage,
         events_isolation=isolation,
+        update_dedupe=RedisUpdateDedupe(redis, settings.update_dedupe_ttl_seconds) if redis else None,
         menu=menu,
     )
-    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler = build_job_scheduler(settings, redis)
     app = BotApp(
         settings=settings,
         bot=bot,
@@ -227,4 +257,15 @@ def create_app(
         web_app=web.Application(),
     )
     app.web_app = build_web_app(app.health)
+    scheduler.install_runtime(
+        JobRuntime(
+            settings=settings,
+            bot=bot,
+            sessionmaker=sessionmaker,
+            clock=clock,
+            ctx=ctx,
+            sender=sender,
+            scheduler=scheduler,
+        )
+    )
     return app

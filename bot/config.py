@@ -62,6 +62,15 @@ class Settings(BaseSettings):
     throttle_rate: int = Field(default=8, ge=1, description="updates per user per throttle window")
     throttle_window_seconds: float = Field(default=4.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    delivery_rate: int = Field(default=25, ge=1, le=30, description="outbox messages per second, all chats together")
+    allow_paid_broadcast: bool = False
+    """Pay Telegram Stars per message to send faster than 30/s (up to DELIVERY_PAID_RATE)."""
+    delivery_paid_rate: int = Field(default=1000, ge=1, le=1000, description="messages per second when paid")
+    media_dir: Path = Path("data/outbox-media")
+    """Where pictures queued as raw bytes are kept until sent; every sender process must see the same folder."""
+    scheduler_lock_ttl_seconds: float = Field(default=15.0, ge=1, le=3600, description="leader lock lifetime")
+    scheduler_poll_seconds: float = Field(default=2.0, gt=0, le=60, description="leader re-reads the job store")
+    update_dedupe_ttl_seconds: int = Field(default=86_400, ge=60, description="how long an update id is remembered")
 
     @field_validator("bot_token", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, denied, errors, fallback, language, lead, profile, settings, start
+from handlers import admin, broadcast, denied, errors, fallback, language, lead, profile, settings, start, stats
 
 
 def build_routers() -> list[Router]:
@@ -16,7 +16,9 @@ def build_routers() -> list[Router]:
         language.build_router(),
         settings.build_router(),
         admin.build_router(),
+        broadcast.build_router(),
         lead.build_router(),
+        stats.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

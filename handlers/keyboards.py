@@ -6,8 +6,8 @@ from urllib.parse import quote
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.callbacks import LanguageCallback, ProfileCallback, SettingsCallback
 from bot.i18n import SUPPORTED, Texts, Translator
-from handlers.callbacks import LanguageCallback, ProfileCallback, SettingsCallback
 
 
 def share_url(link: str, text: str) -> str:

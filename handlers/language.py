@@ -6,12 +6,12 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.callbacks import LanguageCallback
 from bot.domain.errors import UsageError
 from bot.i18n import SUPPORTED
 from bot.services.menu import CommandMenu
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.callbacks import LanguageCallback
 from handlers.keyboards import language_keyboard
 
 

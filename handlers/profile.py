@@ -8,11 +8,11 @@ from aiogram import Bot, F, Router
 from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
+from bot.callbacks import ProfileCallback
 from bot.i18n import Texts
 from bot.media.cards import CardData, render_profile_card_async
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView, ProfileView
-from handlers.callbacks import ProfileCallback
 from handlers.keyboards import profile_keyboard, share_keyboard
 
 

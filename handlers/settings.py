@@ -6,12 +6,12 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+from bot.callbacks import SettingsCallback
 from bot.domain.schedule import PUSH_OFF, SettingChange, format_clock, parse_setting
 from bot.i18n import Texts
 from bot.services.registry import UseCases
 from bot.services.settings import SettingsView
 from bot.services.views import PartnerView
-from handlers.callbacks import SettingsCallback
 from handlers.keyboards import settings_choices_keyboard, settings_keyboard
 
 

@@ -105,6 +105,7 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column()
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     """Urgent messages ignore the recipient's quiet hours."""
+    broadcast_id: Mapped[int | None] = mapped_column(ForeignKey("broadcasts.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime]
@@ -113,3 +114,24 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Broadcast(Base):
+    """An admin's message to an audience; its deliveries are outbox rows carrying its id."""
+
+    __tablename__ = "broadcasts"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    """running | cancelled | done."""
+    audience: Mapped[dict[str, Any]] = mapped_column()
+    message: Mapped[dict[str, Any]] = mapped_column()
+    total: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    """Audience members left out because messages no longer reach them."""
+    progress_chat_id: Mapped[int] = mapped_column(BigInteger)
+    progress_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    last_reported: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -6,7 +6,13 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import AuditRepository, EventRepository, OutboxRepository, PartnerRepository
+from storage.repositories import (
+    AuditRepository,
+    BroadcastRepository,
+    EventRepository,
+    OutboxRepository,
+    PartnerRepository,
+)
 
 
 class UnitOfWork:
@@ -34,6 +40,7 @@ class UnitOfWork:
         self.events = EventRepository(self._session)
         self.audit = AuditRepository(self._session)
         self.outbox = OutboxRepository(self._session)
+        self.broadcasts = BroadcastRepository(self._session)
         self.outbox_dirty = False
         return self
 

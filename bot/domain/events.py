@@ -21,6 +21,7 @@ class EventType(StrEnum):
     ROLE_GRANTED = "role_granted"
     ROLE_REVOKED = "role_revoked"
     SETTINGS_CHANGED = "settings_changed"
+    BROADCAST_STARTED = "broadcast_started"
     SHARED = "shared"
     LINK_CLICKED = "link_clicked"
     LEAD_ADDED = "lead_added"
@@ -48,6 +49,7 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.ROLE_GRANTED: "An admin granted this partner a role. Payload: role, by.",
     EventType.ROLE_REVOKED: "An admin revoked this partner's role. Payload: role, by.",
     EventType.SETTINGS_CHANGED: "The partner changed /settings. Payload: the changed fields.",
+    EventType.BROADCAST_STARTED: "An admin started a broadcast. Payload: broadcast_id, audience, recipients.",
     EventType.SHARED: "The partner shared a piece of content. Payload: content_id, channel.",
     EventType.LINK_CLICKED: "Someone opened the partner's tracked link. Payload: slug, content_id.",
     EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id.",

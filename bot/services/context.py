@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
@@ -22,4 +23,6 @@ class ServiceContext:
     """QUIET_HOURS as minutes after local midnight; (0, 0) means none."""
     bot_username: str = ""
     """Filled from getMe at start-up; recruit deep links need it."""
+    media_dir: Path = Path("data/outbox-media")
+    """MEDIA_DIR: pictures queued as raw bytes are written here until the outbox sends them."""
     choice: Callable[[str], str] = field(default=secrets.choice)

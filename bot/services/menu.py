@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 PARTNER_COMMANDS = ("me", "link", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
-ADMIN_COMMANDS = ("grant", "revoke", "audit")
+ADMIN_COMMANDS = ("grant", "revoke", "audit", "broadcast", "stats")
 
 
 def commands_for(role: Role) -> tuple[str, ...]:

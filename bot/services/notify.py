@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.delivery.media import persist_photo
 from bot.domain.schedule import quiet_hours_end
 from bot.services.context import ServiceContext
 from storage.models import Partner
@@ -44,15 +47,67 @@ async def enqueue_text(
 
     Non-urgent messages wait for the end of the recipient's quiet hours in their own time zone.
     """
-    now = ctx.clock.now()
     payload: dict[str, Any] = {"text": text, "parse_mode": "HTML"}
-    if reply_markup is not None:
-        payload["reply_markup"] = reply_markup
+    return await _enqueue(
+        uow, ctx, recipient, dedupe_key, kind="text", payload=payload, markup=reply_markup, urgent=urgent
+    )
+
+
+async def enqueue_photo(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    recipient: Partner,
+    dedupe_key: str,
+    photo: str | Path | bytes,
+    caption: str | None = None,
+    reply_markup: dict[str, Any] | None = None,
+    urgent: bool = False,
+) -> bool:
+    """Queue a picture with an optional HTML caption for `recipient`; a repeated `dedupe_key` queues nothing.
+
+    `photo` is a Telegram file_id (str), a local file (Path), or the picture itself (bytes), which is written
+    under MEDIA_DIR first so the message survives a restart. Quiet hours apply as for text.
+    """
+    payload: dict[str, Any] = {"parse_mode": "HTML"}
+    if isinstance(photo, bytes):
+        payload["path"] = str(await persist_photo(ctx.media_dir, photo))
+    elif isinstance(photo, Path):
+        payload["path"] = str(await asyncio.to_thread(_existing_file, photo))
+    else:
+        payload["file_id"] = photo
+    if caption is not None:
+        payload["caption"] = caption
+    return await _enqueue(
+        uow, ctx, recipient, dedupe_key, kind="photo", payload=payload, markup=reply_markup, urgent=urgent
+    )
+
+
+def _existing_file(path: Path) -> Path:
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such picture", str(path))
+    return path.resolve()
+
+
+async def _enqueue(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    recipient: Partner,
+    dedupe_key: str,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    markup: dict[str, Any] | None,
+    urgent: bool,
+) -> bool:
+    now = ctx.clock.now()
+    if markup is not None:
+        payload["reply_markup"] = markup
     added = await uow.outbox.enqueue(
         dedupe_key=dedupe_key,
         chat_id=recipient.tg_user_id,
         partner_id=recipient.id,
-        kind="text",
+        kind=kind,
         payload=payload,
         not_before=now if urgent else deliverable_at(ctx, recipient, now),
         now=now,

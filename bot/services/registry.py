@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from bot.services.broadcasts import BroadcastService
 from bot.services.context import ServiceContext
 from bot.services.partners import PartnerService
 from bot.services.roles import RoleService
 from bot.services.settings import SettingsService
+from bot.services.stats import StatsService
 from storage.uow import UnitOfWork
 
 
@@ -27,5 +29,13 @@ class UseCases:
         return RoleService(self.uow, self.ctx)
 
     @cached_property
+    def broadcasts(self) -> BroadcastService:
+        return BroadcastService(self.uow, self.ctx)
+
+    @cached_property
     def settings(self) -> SettingsService:
         return SettingsService(self.uow, self.ctx)
+
+    @cached_property
+    def stats(self) -> StatsService:
+        return StatsService(self.uow, self.ctx)

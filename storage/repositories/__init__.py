@@ -1,8 +1,9 @@
 """Repositories: they query and flush, and never commit. The unit of work commits."""
 
 from storage.repositories.audit import AuditRepository
+from storage.repositories.broadcasts import BroadcastRepository
 from storage.repositories.events import EventRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 
-__all__ = ["AuditRepository", "EventRepository", "OutboxRepository", "PartnerRepository"]
+__all__ = ["AuditRepository", "BroadcastRepository", "EventRepository", "OutboxRepository", "PartnerRepository"]

@@ -4,13 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, DateTime, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, Partner
+
+
+class ClaimedMessage(NamedTuple):
+    """A row this sender now owns ('sending'): what it needs to send it and record the outcome."""
+
+    id: int
+    chat_id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    not_before: datetime
+
+
+_OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]  # Core statements for executemany updates
 
 
 class OutboxRepository:
@@ -48,26 +62,144 @@ class OutboxRepository:
         result = await self._session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
 
-    async def claim_due(self, now: datetime, limit: int) -> Sequence[OutboxMessage]:
-        """Lock due pending rows for this sender; other senders skip them (SKIP LOCKED)."""
-        query = (
-            select(OutboxMessage)
+    async def enqueue_many(self, rows: Sequence[Mapping[str, Any]], *, chunk: int = 5000) -> int:
+        """Bulk insert (broadcasts): each row as for `enqueue`, all with the same keys; existing dedupe keys are
+        skipped. Returns how many rows were added.
+
+        One executemany per `chunk` rows through Core (SQLAlchemy pages it into multi-row INSERTs), so a
+        100,000-partner broadcast is queued in seconds.
+        """
+        insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_OUTBOX.c.id)
+        added = 0
+        for start in range(0, len(rows), chunk):
+            batch = [
+                {"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows[start : start + chunk]
+            ]
+            added += len((await self._session.execute(stmt, batch)).all())
+        return added
+
+    async def claim_due(self, now: datetime, limit: int) -> list[ClaimedMessage]:
+        """Mark up to `limit` due rows 'sending' for this sender, oldest first, in one statement.
+
+        On PostgreSQL the rows are picked with SKIP LOCKED, so several senders never claim the same row.
+        """
+        due = (
+            select(OutboxMessage.id)
             .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
             .order_by(OutboxMessage.not_before, OutboxMessage.id)
             .limit(limit)
         )
         if self._session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = (await self._session.execute(query)).scalars().all()
-        for row in rows:
-            row.status = "sending"
-            row.claimed_at = now
-            row.attempts += 1
-        await self._session.flush()
-        return rows
+            due = due.with_for_update(skip_locked=True)
+        table = _OUTBOX.c
+        claim = (
+            update(_OUTBOX)
+            .where(table.id.in_(due.scalar_subquery()))
+            .values(status="sending", claimed_at=now, attempts=table.attempts + 1)
+            .returning(table.id, table.chat_id, table.kind, table.payload, table.attempts, table.not_before)
+        )
+        rows = [ClaimedMessage(*row) for row in await self._session.execute(claim)]
+        return sorted(rows, key=lambda row: (row.not_before, row.id))
 
     async def get(self, message_id: int) -> OutboxMessage | None:
         return await self._session.get(OutboxMessage, message_id)
+
+    async def mark_sent(self, sent: Sequence[tuple[int, int | None, datetime]]) -> None:
+        """(row id, Telegram message id, sent at) for rows whose API call succeeded."""
+        if not sent:
+            return
+        if self._session.get_bind().dialect.name == "postgresql":
+            # One statement for the whole batch: at paid-broadcast speed this is most of the sender's DB work.
+            batch = (
+                func.unnest(
+                    bindparam("b_ids", [i for i, _, _ in sent], type_=postgresql.ARRAY(BigInteger)),
+                    bindparam("b_message_ids", [m for _, m, _ in sent], type_=postgresql.ARRAY(BigInteger)),
+                    bindparam("b_sent_at", [t for _, _, t in sent], type_=postgresql.ARRAY(DateTime(timezone=True))),
+                )
+                .table_valued("id", "message_id", "sent_at")
+                .render_derived(name="batch")
+            )
+            await self._session.execute(
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == batch.c.id)
+                .values(status="sent", sent_at=batch.c.sent_at, telegram_message_id=batch.c.message_id, last_error=None)
+            )
+            return
+        stmt = (
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == bindparam("b_id"))
+            .values(
+                status="sent",
+                sent_at=bindparam("b_sent_at"),
+                telegram_message_id=bindparam("b_message_id"),
+                last_error=None,
+            )
+        )
+        await self._session.execute(stmt, [{"b_id": i, "b_message_id": m, "b_sent_at": t} for i, m, t in sent])
+
+    async def retry_later(self, rows: Sequence[tuple[int, datetime, str]]) -> None:
+        """(row id, not before, error) for transient failures: the row goes back to the queue."""
+        if rows:
+            stmt = (
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == bindparam("b_id"))
+                .values(status="pending", not_before=bindparam("b_not_before"), last_error=bindparam("b_error"))
+            )
+            await self._session.execute(stmt, [{"b_id": i, "b_not_before": n, "b_error": e} for i, n, e in rows])
+
+    async def mark_dead(self, rows: Sequence[tuple[int, str]]) -> None:
+        """(row id, reason) for messages that can never be delivered (the dead letters)."""
+        if rows:
+            stmt = (
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == bindparam("b_id"))
+                .values(status="dead", last_error=bindparam("b_error"))
+            )
+            await self._session.execute(stmt, [{"b_id": i, "b_error": e} for i, e in rows])
+
+    async def give_back(self, rows: Sequence[tuple[int, datetime]]) -> None:
+        """(row id, not before) for claimed rows that were never sent: pending again, the claim not counted."""
+        if rows:
+            stmt = (
+                update(_OUTBOX)
+                .where(_OUTBOX.c.id == bindparam("b_id"), _OUTBOX.c.status == "sending")
+                .values(
+                    status="pending",
+                    not_before=bindparam("b_not_before"),
+                    claimed_at=None,
+                    attempts=_OUTBOX.c.attempts - 1,
+                )
+            )
+            await self._session.execute(stmt, [{"b_id": i, "b_not_before": n} for i, n in rows])
+
+    async def mark_chats_unreachable(self, chat_ids: Sequence[int]) -> None:
+        """Partners who blocked the bot; they become reachable again when they write to it."""
+        if chat_ids:
+            await self._session.execute(
+                update(Partner).where(Partner.tg_user_id.in_(list(chat_ids))).values(unreachable=True)
+            )
+
+    async def status_counts(self, since: datetime | None = None) -> dict[str, int]:
+        """How many rows are in each status, optionally only rows created since `since`."""
+        query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        if since is not None:
+            query = query.where(OutboxMessage.created_at >= since)
+        return {status: int(count) for status, count in (await self._session.execute(query)).all()}
+
+    async def top_dead_reasons(self, limit: int, since: datetime | None = None) -> list[tuple[str, int]]:
+        """The most frequent reasons messages were dead-lettered, most frequent first."""
+        reason = func.coalesce(OutboxMessage.last_error, "")
+        query = (
+            select(reason, func.count())
+            .where(OutboxMessage.status == "dead")
+            .group_by(reason)
+            .order_by(func.count().desc(), reason)
+            .limit(limit)
+        )
+        if since is not None:
+            query = query.where(OutboxMessage.created_at >= since)
+        return [(str(text), int(count)) for text, count in (await self._session.execute(query)).all()]
 
     async def release_stale(self, before: datetime) -> int:
         """Rows left 'sending' by a crashed sender go back to pending."""

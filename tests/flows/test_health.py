@@ -29,8 +29,8 @@ async def test_healthz_reports_each_dependency(database_url: str, redis_url: str
             async with aiohttp.ClientSession() as http:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     assert response.status == 200
-                    assert await response.json() == {"db": "ok", "redis": "ok", "scheduler": "running", "status": "ok"}
-                app.scheduler.shutdown(wait=False)
+                    assert await response.json() == {"db": "ok", "redis": "ok", "scheduler": "leader", "status": "ok"}
+                await app.scheduler.stop()
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
                     assert response.status == 503
                     assert (await response.json())["scheduler"] == "stopped"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bot.delivery.sender import STALE_CLAIM, backoff_seconds
@@ -45,20 +44,14 @@ async def test_same_dedupe_key_enqueues_once(harness: BotHarness) -> None:
         assert len((await s.execute(select(OutboxMessage))).scalars().all()) == 1
 
 
-async def test_429_waits_exactly_retry_after(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
-    slept: list[float] = []
-
-    async def fake_sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    monkeypatch.setattr("bot.delivery.sender.asyncio.sleep", fake_sleep)
+async def test_429_pauses_the_bot_exactly_retry_after(harness: BotHarness) -> None:
     await queue_for_alice(harness)
     harness.session.fail_next("sendMessage", 429, "Too Many Requests: retry after 7", retry_after=7)
     await harness.drain_outbox()
     retry = await row(harness)
     assert retry.status == "pending" and retry.not_before == harness.clock.now() + timedelta(seconds=7)
-    assert slept == [7.0]
-    assert await harness.drain_outbox() == 0  # not due yet
+    assert await harness.sender.limiter.paused_for() == 7.0
+    assert await harness.drain_outbox() == 0  # paused, and not due yet
     harness.clock.advance(timedelta(seconds=7))
     assert await harness.drain_outbox() == 1
     assert (await row(harness)).status == "sent"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.callbacks import LanguageCallback, ProfileCallback
 from bot.sandbox.recording import BOT_USERNAME
-from handlers.callbacks import LanguageCallback, ProfileCallback
 from storage.models import Partner
 from tests.support.harness import BotHarness, tg_user
 

@@ -131,6 +131,6 @@ async def test_configured_admin_gets_admin_menu_on_first_start(harness: BotHarne
     await harness.send(ADMIN, "/start")
     [menu] = harness.session.of("setMyCommands")
     assert menu.params["scope"] == {"type": "chat", "chat_id": ADMIN_ID}
-    assert [c["command"] for c in menu.params["commands"]][-3:] == ["grant", "revoke", "audit"]
+    assert [c["command"] for c in menu.params["commands"]][-5:] == ["grant", "revoke", "audit", "broadcast", "stats"]
     await harness.send(ALICE, "/start")
     assert len(harness.session.of("setMyCommands")) == 1  # partners use the default per-language menu

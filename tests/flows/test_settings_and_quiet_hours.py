@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from handlers.callbacks import SettingsCallback
+from bot.callbacks import SettingsCallback
 from storage.models import OutboxMessage, Partner
 from tests.support.harness import BotHarness, tg_user
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiogram import Bot, Dispatcher
@@ -58,7 +59,7 @@ class BotHarness:
             bot_username=BOT_USERNAME,
         )
         self.sessionmaker = create_sessionmaker(engine)
-        self.sender = OutboxSender(self.sessionmaker, self.bot, self.clock)
+        self.sender = OutboxSender(self.sessionmaker, self.bot, self.clock, sleep=self.pass_time)
         self.menu = CommandMenu(self.bot, self.translator)
         self.dp: Dispatcher = build_dispatcher(
             ctx=self.ctx,
@@ -111,6 +112,11 @@ class BotHarness:
         update = Update(update_id=next(self._update_ids), callback_query=query)
         await self.dp.feed_update(self.bot, update)
         return update
+
+    async def pass_time(self, seconds: float) -> None:
+        """The sender's pacing waits move the manual clock instead of sleeping (other tasks still get a turn)."""
+        self.clock.advance(timedelta(seconds=seconds))
+        await asyncio.sleep(0)
 
     async def drain_outbox(self) -> int:
         return await self.sender.drain_once()

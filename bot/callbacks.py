@@ -1,4 +1,8 @@
-"""Typed callback data for every inline button (Telegram allows 64 bytes)."""
+"""Typed callback data for every inline button (Telegram allows 64 bytes).
+
+A wire format shared by the handlers that parse presses and the services and jobs that put
+keyboards into outbox rows.
+"""
 
 from __future__ import annotations
 
@@ -18,4 +22,10 @@ class SettingsCallback(CallbackData, prefix="set"):
     """menu (open a field's choices) | set (apply a value) | back."""
     field: str
     """tz | push | quiet."""
+    value: str = ""
+
+
+class BroadcastCallback(CallbackData, prefix="bc"):
+    action: str
+    """everyone | role | team | codes (audience choice) · confirm | abort (preview) · stop (running)."""
     value: str = ""

@@ -1,0 +1,228 @@
+"""Telegram's flood limits for everything the bot sends on its own, shared by every sender process.
+
+Telegram answers 429 to a bot that sends more than about 30 messages a second overall, more than about one a
+second to one chat, or more than 20 a minute to one group. The limiter keeps the outbox under those limits so
+broadcasts go out at full speed without being throttled, and it holds the whole bot still for exactly the
+`retry_after` Telegram asks for when a 429 happens anyway.
+
+The rates are GCRA buckets from `pyrate_limiter` (state in Redis when configured, so every process shares one
+budget; in process memory otherwise). Every decision is taken at a timestamp read from the injected `Clock`,
+so tests move time instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Protocol, TypeVar
+
+from pyrate_limiter import GCRA, Decision, InMemoryStateStore, Rate, RedisStateStore, StateStore
+from redis.asyncio import Redis
+
+from bot.clock import Clock
+
+T = TypeVar("T")
+
+SECOND_MS = 1000
+MINUTE_MS = 60 * SECOND_MS
+CHAT_INTERVAL_S = 1.0
+"""About one message a second to one chat."""
+GROUP_INTERVAL_S = 3.0
+"""20 messages a minute to one group, spaced evenly so no 60-second window ever holds more than 20."""
+_PRUNE_EVERY_MS = 5 * SECOND_MS
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRates:
+    """The budgets the limiter enforces; `per_second` is DELIVERY_RATE or, with paid broadcasts, DELIVERY_PAID_RATE."""
+
+    per_second: int
+    burst: int = 1
+    """How many messages may leave back to back; 1 spaces every message exactly 1/per_second apart."""
+    paid_broadcast: bool = False
+
+    @classmethod
+    def for_rate(cls, per_second: int, *, paid_broadcast: bool = False) -> DeliveryRates:
+        """Messages spaced evenly, with a burst of two (2% of the rate at paid speeds) to absorb timer jitter.
+
+        Without it every late wake-up would be lost for good and a 25/s setting would deliver ~24/s; with it
+        the long-run rate is exact and no one-second window ever holds more than the rate plus one burst.
+        """
+        return cls(per_second=per_second, burst=max(2, per_second // 50), paid_broadcast=paid_broadcast)
+
+
+async def _resolve(value: T | Awaitable[T]) -> T:
+    """pyrate_limiter stores answer directly (memory) or with an awaitable (async Redis)."""
+    if isawaitable(value):
+        return await value
+    return value
+
+
+class PauseFlag(Protocol):
+    """When the bot may talk to the Bot API again after a 429, as epoch milliseconds."""
+
+    async def until_ms(self) -> int: ...
+
+    async def extend(self, until_ms: int) -> None:
+        """Move the end of the pause later (never earlier)."""
+        ...
+
+
+class MemoryPause:
+    """The pause of a single process."""
+
+    def __init__(self) -> None:
+        self._until = 0
+
+    async def until_ms(self) -> int:
+        return self._until
+
+    async def extend(self, until_ms: int) -> None:
+        self._until = max(self._until, until_ms)
+
+
+_EXTEND_PAUSE = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local wanted = tonumber(ARGV[1])
+if wanted > current then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return wanted
+end
+return current
+"""
+
+
+class RedisPause:
+    """One "paused until" key that every sender process reads before each call to the Bot API."""
+
+    def __init__(self, redis: Redis, key: str, clock: Clock) -> None:
+        self._redis = redis
+        self._key = key
+        self._clock = clock
+        self._extend = redis.register_script(_EXTEND_PAUSE)
+
+    async def until_ms(self) -> int:
+        raw = await self._redis.get(self._key)
+        return int(raw) if raw else 0
+
+    async def extend(self, until_ms: int) -> None:
+        # The key outlives the pause by a minute so a process whose clock is slightly behind still sees it.
+        ttl_ms = max(1, until_ms - _epoch_ms(self._clock)) + MINUTE_MS
+        await self._extend(keys=[self._key], args=[until_ms, ttl_ms])
+
+
+def _epoch_ms(clock: Clock) -> int:
+    return int(clock.now().timestamp() * 1000)
+
+
+class DeliveryLimiter:
+    """Decides, per message, whether it may go to the Bot API now, or how long it has to wait.
+
+    Build it with `in_memory` for one process or `on_redis` for several; both behave the same.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        rates: DeliveryRates,
+        pause: PauseFlag,
+        *,
+        redis: Redis | None = None,
+        prefix: str = "pa:delivery",
+    ) -> None:
+        self._clock = clock
+        self.rates = rates
+        self._pause = pause
+        self._redis = redis
+        self._prefix = prefix
+        self._gcra = GCRA()
+        self._global_rates = [Rate(rates.per_second, SECOND_MS, burst=rates.burst)]
+        self._chat_rates = [Rate(1, SECOND_MS, burst=1)]
+        self._group_rates = [Rate(1, SECOND_MS, burst=1), Rate(20, MINUTE_MS, burst=1)]
+        self._global = self._store("global")
+        self._local: dict[str, StateStore] = {}
+        self._next_prune = 0
+
+    @classmethod
+    def in_memory(cls, clock: Clock, rates: DeliveryRates) -> DeliveryLimiter:
+        """Limits held in this process: right for a single bot process."""
+        return cls(clock, rates, MemoryPause())
+
+    @classmethod
+    def on_redis(
+        cls, clock: Clock, rates: DeliveryRates, redis: Redis, *, prefix: str = "pa:delivery"
+    ) -> DeliveryLimiter:
+        """Limits and the 429 pause shared through Redis by every process that uses the same prefix."""
+        return cls(clock, rates, RedisPause(redis, f"{prefix}:paused-until", clock), redis=redis, prefix=prefix)
+
+    @property
+    def shared(self) -> bool:
+        return self._redis is not None
+
+    def _store(self, name: str) -> StateStore:
+        if self._redis is not None:
+            return RedisStateStore(self._redis, f"{self._prefix}:{name}")
+        return InMemoryStateStore()
+
+    def _chat_store(self, chat_id: int) -> StateStore:
+        name = f"chat:{chat_id}"
+        if self._redis is not None:
+            # Redis expires idle chat keys itself; the store object only caches the script.
+            store = self._local.get(name)
+            if store is None:
+                if len(self._local) >= 4096:
+                    self._local.clear()
+                store = self._local[name] = self._store(name)
+            return store
+        store = self._local.get(name)
+        if store is None:
+            store = self._local[name] = InMemoryStateStore()
+        return store
+
+    async def _check(self, store: StateStore, rates: list[Rate]) -> float:
+        decision: Decision = await _resolve(store.check(self._gcra, rates, _epoch_ms(self._clock), 1))
+        if decision.allowed:
+            return 0.0
+        return max(1, decision.retry_after_ms or 1) / 1000
+
+    async def paused_for(self) -> float:
+        """Seconds until the bot may call the Bot API again after a 429; 0 when it may now."""
+        remaining_ms = await self._pause.until_ms() - _epoch_ms(self._clock)
+        return max(0, remaining_ms) / 1000
+
+    async def pause(self, seconds: float) -> None:
+        """Hold every sender back for `seconds` from now (Telegram's retry_after)."""
+        await self._pause.extend(_epoch_ms(self._clock) + math.ceil(seconds * 1000))
+
+    async def take_global(self) -> float:
+        """Take one slot of the bot-wide rate: 0 when taken, else the seconds until the next slot frees up."""
+        return await self._check(self._global, self._global_rates)
+
+    async def take_chat(self, chat_id: int) -> float:
+        """Take one slot of this chat's own rate (groups, with negative ids, have the stricter one)."""
+        self._prune()
+        rates = self._group_rates if chat_id < 0 else self._chat_rates
+        return await self._check(self._chat_store(chat_id), rates)
+
+    @staticmethod
+    def chat_interval(chat_id: int) -> float:
+        """The spacing of messages to one chat, used to spread a chat's backlog over time."""
+        return GROUP_INTERVAL_S if chat_id < 0 else CHAT_INTERVAL_S
+
+    def _prune(self) -> None:
+        """Forget in-memory chat buckets that have fully drained, so memory stays flat over long broadcasts."""
+        if self._redis is not None:
+            return
+        now_ms = _epoch_ms(self._clock)
+        if now_ms < self._next_prune:
+            return
+        self._next_prune = now_ms + _PRUNE_EVERY_MS
+        now_us = now_ms * 1000
+        for name in [n for n, store in self._local.items() if self._drained(store, now_us)]:
+            del self._local[name]
+
+    def _drained(self, store: StateStore, now_us: int) -> bool:
+        state = store.read(self._gcra, self._chat_rates)
+        return not isawaitable(state) and all(int(tat) <= now_us for tat in state)

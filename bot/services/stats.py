@@ -1,0 +1,53 @@
+"""Numbers for admins: how the outbox is doing, so a stuck queue or a wave of blocked partners is seen early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.domain.errors import UsageError
+from bot.services.context import ServiceContext
+from storage.uow import UnitOfWork
+
+OUTBOX_STATUSES = ("pending", "sending", "sent", "dead")
+SECTIONS = ("delivery",)
+TOP_REASONS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReport:
+    """Outbox rows per status, overall and among those created in the last 24 hours, and why rows died."""
+
+    overall: dict[str, int]
+    last_day: dict[str, int]
+    dead_reasons: list[tuple[str, int]]
+
+    @property
+    def statuses(self) -> list[str]:
+        """The four outbox statuses, then any other status in use (e.g. cancelled broadcast rows)."""
+        extra = sorted((set(self.overall) | set(self.last_day)) - set(OUTBOX_STATUSES))
+        return [*OUTBOX_STATUSES, *extra]
+
+
+def parse_section(args: str | None) -> str:
+    """`/stats <section>`; only `delivery` exists so far."""
+    section = (args or "").strip().lower()
+    if section not in SECTIONS:
+        raise UsageError("stats.usage")
+    return section
+
+
+class StatsService:
+    def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
+        self._uow = uow
+        self._ctx = ctx
+
+    async def delivery(self) -> DeliveryReport:
+        """Counts by status (all time and last 24 h) and the most frequent dead-letter reasons."""
+        since = self._ctx.clock.now() - timedelta(hours=24)
+        outbox = self._uow.outbox
+        return DeliveryReport(
+            overall=await outbox.status_counts(),
+            last_day=await outbox.status_counts(since),
+            dead_reasons=await outbox.top_dead_reasons(TOP_REASONS),
+        )

@@ -1,0 +1,92 @@
+"""Each Telegram update is handled once, even when Telegram delivers it twice.
+
+Telegram redelivers an update when it did not see the webhook's answer in time (a slow instance, a
+load balancer that dropped the connection, an instance that died mid-request). Behind a load
+balancer the second delivery usually lands on another instance, so the check is shared: a Redis key
+per update id (`storage.update_dedupe.RedisUpdateDedupe`). One process without Redis only needs
+to remember recent ids itself (`MemoryUpdateDedupe`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from aiogram import BaseMiddleware, Bot
+from aiogram.types import TelegramObject, Update
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UpdateDedupe(Protocol):
+    async def claim(self, key: str) -> bool:
+        """True for the first delivery of ``key``; False when it is being or has been handled."""
+        ...
+
+    async def complete(self, key: str) -> None:
+        """Handling finished: remember ``key`` for the full dedupe window."""
+        ...
+
+
+class MemoryUpdateDedupe:
+    """The most recent ``size`` update keys of this process (a bounded LRU)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    async def claim(self, key: str) -> bool:
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self._size:
+            self._seen.popitem(last=False)
+        return True
+
+    async def complete(self, key: str) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def update_key(bot: Bot | None, update_id: int) -> str:
+    """Update ids are per bot; the key carries the bot id so two bots can share one Redis."""
+    return f"{bot.id if bot is not None else 0}:{update_id}"
+
+
+class UpdateDedupeMiddleware(BaseMiddleware):
+    """Outer middleware, first in the chain: a repeated update id reaches no handler and no transaction.
+
+    If the dedupe store cannot be reached, the update is handled anyway: answering twice is better
+    than not answering.
+    """
+
+    def __init__(self, dedupe: UpdateDedupe) -> None:
+        self._dedupe = dedupe
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        bot = data.get("bot")
+        key = update_key(bot if isinstance(bot, Bot) else None, event.update_id)
+        try:
+            first = await self._dedupe.claim(key)
+        except Exception as exc:
+            log.warning("update %s: dedupe check failed (%s); handling it anyway", event.update_id, exc)
+            return await handler(event, data)
+        if not first:
+            log.info("update %s was already delivered; skipped", event.update_id)
+            return None
+        try:
+            return await handler(event, data)
+        finally:
+            try:
+                await self._dedupe.complete(key)
+            except Exception as exc:
+                log.warning("update %s: could not record it as handled: %s", event.update_id, exc)
