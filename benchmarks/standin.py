@@ -4,8 +4,8 @@ It runs in its own process (`python -m benchmarks.standin`, first line printed i
 not counted as the sender's. The full emulator (bot.sandbox.emulator) parses HTML, keeps chats and needs every
 recipient to exist, which makes it, not the sender, the bottleneck at paid-broadcast speeds.
 
-`GET /_stats` reports how many sends arrived, the first and last arrival, and the most that arrived within any
-one second; `POST /_reset` forgets them.
+`GET /_count` says how many sends arrived (cheap, for polling); `GET /_stats` also reports the first and last
+arrival, the most that arrived within any one second and the longest gaps; `POST /_reset` forgets them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class StandIn:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._method)
+        app.router.add_get("/_count", self._count)
         app.router.add_get("/_stats", self._stats)
         app.router.add_post("/_reset", self._reset)
         return app
@@ -55,6 +56,10 @@ class StandIn:
         return _ok(
             {"message_id": self._message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"}}
         )
+
+    async def _count(self, request: web.Request) -> web.Response:
+        """Cheap enough to poll while a broadcast runs (`/_stats` walks every arrival)."""
+        return web.json_response({"count": len(self.arrivals)})
 
     async def _stats(self, request: web.Request) -> web.Response:
         times = self.arrivals

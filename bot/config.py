@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     throttle_rate: int = Field(default=8, ge=1, description="updates per user per throttle window")
     throttle_window_seconds: float = Field(default=4.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_claim_timeout_seconds: float = Field(default=120.0, ge=1)
+    """Messages claimed by a sender that died are queued again after this long (at start-up, and every minute)."""
     delivery_rate: int = Field(default=25, ge=1, le=30, description="outbox messages per second, all chats together")
     allow_paid_broadcast: bool = False
     """Pay Telegram Stars per message to send faster than 30/s (up to DELIVERY_PAID_RATE)."""

@@ -91,7 +91,7 @@ def record_linger(rate: int) -> float:
 
 def default_batch(rate: int) -> int:
     """About one second of sending per claim, so claimed rows never wait long in 'sending'."""
-    return max(10, min(500, rate))
+    return max(10, min(1000, rate))
 
 
 class _Recorder:
@@ -184,8 +184,10 @@ class OutboxSender:
         max_attempts: int = 8,
         max_in_flight: int | None = None,
         sleep: Sleep = asyncio.sleep,
+        claim_timeout: timedelta = STALE_CLAIM,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._claim_timeout = claim_timeout
         self._bot = bot
         self._clock = clock
         self.limiter = limiter or DeliveryLimiter.in_memory(clock, DeliveryRates.for_rate(25))
@@ -196,6 +198,8 @@ class OutboxSender:
         self._record_linger = record_linger(rate)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._next_batch: asyncio.Task[list[ClaimedMessage]] | None = None
+        self._credit = 0
+        """Bot-wide slots already taken and not yet used; dropped when a round ends."""
         self._max_attempts = max_attempts
         self._slots = asyncio.Semaphore(max_in_flight or default_in_flight(rate))
         self._sleep = sleep
@@ -246,7 +250,7 @@ class OutboxSender:
     async def release_stale(self) -> int:
         """Rows a crashed sender left claimed go back to the queue."""
         async with UnitOfWork(self._sessionmaker) as uow:
-            return await uow.outbox.release_stale(self._clock.now() - STALE_CLAIM)
+            return await uow.outbox.release_stale(self._clock.now() - self._claim_timeout)
 
     async def drain_once(self) -> int:
         """Send one batch of due rows at the allowed pace and record every outcome; returns how many were sent."""
@@ -306,6 +310,7 @@ class OutboxSender:
                     self._next_batch = asyncio.create_task(self._claim(), name="outbox-claim")
                 await asyncio.sleep(0)  # let the call start now, not after the next wait for a slot
         finally:
+            self._credit = 0
             give_back.extend((row.id, row.not_before) for row in waiting)
             if give_back:
                 async with UnitOfWork(self._sessionmaker) as uow:
@@ -347,19 +352,23 @@ class OutboxSender:
         """Wait for a bot-wide slot, then take the chat's.
 
         The round ends instead when a 429 pauses the bot, or when waiting would exceed `budget` seconds (the
-        round has held its claimed rows long enough).
+        round has held its claimed rows long enough). Bot-wide slots are taken `slots_per_take` at a time, and
+        the 429 pause is checked with each take: before every message at free speeds.
         """
         waited = 0.0
-        while True:
+        while not self._credit:
             if await self.limiter.paused_for() > 0:
                 return _Admission(end_round=True, waited=waited)
-            wait = await self.limiter.take_global()
+            take = self.limiter.rates.slots_per_take
+            wait = await self.limiter.take_global(take)
             if wait <= 0:
+                self._credit = take
                 break
             if waited + wait > budget:
                 return _Admission(end_round=True, waited=waited)
             await self._sleep(wait)
             waited += wait
+        self._credit -= 1
         return _Admission(chat_wait=await self.limiter.take_chat(chat_id), waited=waited)
 
     async def _send_one(self, row: ClaimedMessage, recorder: _Recorder) -> None:
