@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.callbacks import BroadcastCallback
 from bot.domain.broadcasts import Audience, AudienceKind, Progress
 from bot.domain.errors import UserFacingError
 from bot.domain.events import EventSource, EventType
 from bot.domain.roles import Role, has_at_least
-from bot.domain.schedule import quiet_hours_end
 from bot.i18n import Texts
 from bot.services.context import ServiceContext
+from bot.services.notify import deliverable_at, enqueue_edit
 from bot.services.partners import display_name
 from bot.services.views import PartnerView
 from storage.models import Broadcast, Partner
 from storage.repositories.broadcasts import Recipient
 from storage.uow import UnitOfWork
-
-PROGRESS_KIND = "edit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +79,7 @@ class BroadcastService:
                 "partner_id": r.partner_id,
                 "kind": kind,
                 "payload": payload,
-                "not_before": self._deliverable_at(r, now),
+                "not_before": deliverable_at(self._ctx, r, now),
                 "created_at": now,
                 "broadcast_id": broadcast.id,
             }
@@ -155,24 +151,19 @@ class BroadcastService:
 
     async def _enqueue_progress(self, broadcast: Broadcast, text: str, markup: dict[str, Any] | None) -> None:
         """Edit the progress message through the outbox; the same numbers are never queued twice."""
-        if broadcast.progress_message_id is None:
+        admin = await self._uow.partners.get(broadcast.created_by)
+        if broadcast.progress_message_id is None or admin is None:
             return
-        now = self._ctx.clock.now()
-        payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", "message_id": broadcast.progress_message_id}
-        if markup is not None:
-            payload["reply_markup"] = markup
         digest = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:16]
-        added = await self._uow.outbox.enqueue(
+        await enqueue_edit(
+            self._uow,
+            self._ctx,
+            recipient=admin,
             dedupe_key=f"broadcast:{broadcast.id}:progress:{digest}",
-            chat_id=broadcast.progress_chat_id,
-            partner_id=broadcast.created_by,
-            kind=PROGRESS_KIND,
-            payload=payload,
-            not_before=now,
-            now=now,
-            urgent=True,
+            message_id=broadcast.progress_message_id,
+            text=text,
+            reply_markup=markup,
         )
-        self._uow.outbox_dirty = self._uow.outbox_dirty or added
 
     async def _progress(self, broadcast: Broadcast) -> Progress:
         counts = await self._uow.broadcasts.counts(broadcast.id)
@@ -197,23 +188,13 @@ class BroadcastService:
         return await repo.recipients(repo.audience_query(subtree_of=lead.tree_path)), lead
 
     async def _lead(self, spec: str) -> Partner:
-        partners = self._uow.partners
-        lead = await partners.by_username(spec[1:]) if spec.startswith("@") else await partners.by_invite_code(spec)
+        lead = await self._uow.partners.by_handle(spec)
         if lead is None:
             raise UserFacingError("roles.target_not_found", target=spec)
         configured_admin = lead.tg_user_id in self._ctx.admin_ids
         if not configured_admin and not has_at_least(Role(lead.role), Role.LEAD):
             raise UserFacingError("broadcast.not_a_lead", name=display_name(lead))
         return lead
-
-    def _deliverable_at(self, recipient: Recipient, now: datetime) -> datetime:
-        zone = ZoneInfo(recipient.timezone) if recipient.timezone else self._ctx.timezone
-        quiet = (
-            (recipient.quiet_start_min, recipient.quiet_end_min)
-            if recipient.quiet_start_min is not None and recipient.quiet_end_min is not None
-            else self._ctx.default_quiet
-        )
-        return quiet_hours_end(now, zone, *quiet)
 
     async def _require(self, broadcast_id: int) -> Broadcast:
         broadcast = await self._uow.broadcasts.get(broadcast_id)

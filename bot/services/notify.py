@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.delivery.media import persist_photo
@@ -15,18 +15,29 @@ from storage.models import Partner
 from storage.uow import UnitOfWork
 
 
-def partner_zone(ctx: ServiceContext, partner: Partner) -> ZoneInfo:
+class DeliveryPrefs(Protocol):
+    """A recipient's own delivery settings (a partner row, or a broadcast recipient read in bulk)."""
+
+    @property
+    def timezone(self) -> str | None: ...
+    @property
+    def quiet_start_min(self) -> int | None: ...
+    @property
+    def quiet_end_min(self) -> int | None: ...
+
+
+def partner_zone(ctx: ServiceContext, partner: DeliveryPrefs) -> ZoneInfo:
     """The partner's own time zone, else the deployment's."""
     return ZoneInfo(partner.timezone) if partner.timezone else ctx.timezone
 
 
-def deliverable_at(ctx: ServiceContext, partner: Partner, now: datetime) -> datetime:
+def deliverable_at(ctx: ServiceContext, partner: DeliveryPrefs, now: datetime) -> datetime:
     """Now, or when the partner's quiet hours end."""
     start, end = quiet_hours_of(ctx, partner)
     return quiet_hours_end(now, partner_zone(ctx, partner), start, end)
 
 
-def quiet_hours_of(ctx: ServiceContext, partner: Partner) -> tuple[int, int]:
+def quiet_hours_of(ctx: ServiceContext, partner: DeliveryPrefs) -> tuple[int, int]:
     """The partner's quiet hours in minutes after local midnight, else the deployment's default."""
     if partner.quiet_start_min is None or partner.quiet_end_min is None:
         return ctx.default_quiet
@@ -80,6 +91,26 @@ async def enqueue_photo(
         payload["caption"] = caption
     return await _enqueue(
         uow, ctx, recipient, dedupe_key, kind="photo", payload=payload, markup=reply_markup, urgent=urgent
+    )
+
+
+async def enqueue_edit(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    recipient: Partner,
+    dedupe_key: str,
+    message_id: int,
+    text: str,
+    reply_markup: dict[str, Any] | None = None,
+) -> bool:
+    """Queue an edit of a message the bot sent `recipient` earlier (e.g. a progress counter).
+
+    Edits are urgent: they change what the recipient already has in front of them.
+    """
+    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML", "message_id": message_id}
+    return await _enqueue(
+        uow, ctx, recipient, dedupe_key, kind="edit", payload=payload, markup=reply_markup, urgent=True
     )
 
 

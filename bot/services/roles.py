@@ -79,8 +79,7 @@ class RoleService:
         return [AuditLine(r.created_at, r.actor_tg_id, r.action, r.target, r.outcome) for r in rows]
 
     async def _resolve(self, spec: str) -> Partner:
-        partners = self._uow.partners
-        target = await partners.by_username(spec[1:]) if spec.startswith("@") else await partners.by_invite_code(spec)
+        target = await self._uow.partners.by_handle(spec)
         if target is None:
             raise UserFacingError("roles.target_not_found", target=spec)
         return target

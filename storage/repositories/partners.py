@@ -31,6 +31,10 @@ class PartnerRepository:
         )
         return result.scalar_one_or_none()
 
+    async def by_handle(self, handle: str) -> Partner | None:
+        """A partner named by an admin as '@username' or by invite code."""
+        return await self.by_username(handle[1:]) if handle.startswith("@") else await self.by_invite_code(handle)
+
     async def code_taken(self, code: str) -> bool:
         result = await self._session.execute(select(Partner.id).where(Partner.invite_code == code))
         return result.first() is not None
