@@ -153,24 +153,29 @@ async def _broadcast(
 ) -> Broadcast:
     """Enqueue `count` rows, then let a running sender deliver them all.
 
-    CPU is measured over the whole drain; peak RSS once the first tenth has gone out (everything warmed up)
-    and again at the end.
+    A warm-up broadcast (a tenth as many, at least one second's worth) goes first, so the measured one runs in
+    steady state: CPU is measured over its drain, peak RSS before and after it.
     """
     await _empty_outbox(engine)
     async with http.post(f"{base}/_reset"):
         pass
     sessionmaker = create_sessionmaker(engine)
-    await _enqueue(sessionmaker, count, str(rates.per_second))
+    warm_up = max(rates.per_second, count // 10)
+    await _enqueue(sessionmaker, warm_up, f"warm-up:{rates.per_second}")
     clock = SystemClock()
     bot = _bot(base)
     sender = OutboxSender(sessionmaker, bot, clock, limiter=DeliveryLimiter.in_memory(clock, rates), poll_seconds=0.2)
     gc.collect()
     gc.freeze()  # as BotApp.start() does before it starts the sender
-    cpu_started, wall_started = time.process_time(), time.perf_counter()
     task = asyncio.create_task(sender.run())
     try:
-        await _wait_for_arrivals(http, base, count // 10)
+        await _wait_for_arrivals(http, base, warm_up)  # connections open, code paths warm
+        async with http.post(f"{base}/_reset"):
+            pass
         rss_before = _peak_rss_mib()
+        await _enqueue(sessionmaker, count, str(rates.per_second))
+        cpu_started, wall_started = time.process_time(), time.perf_counter()
+        sender.wake()
         await _wait_for_arrivals(http, base, count)
     finally:
         sender.stop()
@@ -189,7 +194,6 @@ async def _multi_process_broadcast(
         pass
     await _enqueue(create_sessionmaker(engine), count, "fleet")
     prefix = f"pa:bench:{uuid.uuid4().hex}"
-    started = time.perf_counter()
     children = [
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -200,11 +204,21 @@ async def _multi_process_broadcast(
             REDIS_URL,
             prefix,
             str(int(PAID_TARGET)),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
         for _ in range(processes)
     ]
-    reports = [json.loads((await child.communicate())[0].decode().strip().splitlines()[-1]) for child in children]
+    for child in children:  # imports and connections done, rows queued: start them together
+        assert child.stdout is not None
+        await child.stdout.readline()
+    started = time.perf_counter()
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        await child.stdin.drain()
+    outputs = [(await child.communicate())[0].decode() for child in children]
+    reports = [json.loads(output.strip().splitlines()[-1]) for output in outputs]
     cores = sum(report["cpu"] for report in reports) / (time.perf_counter() - started)
     return await _arrivals(http, base), cores
 

@@ -1,8 +1,8 @@
 """One outbox sender process for the multi-process delivery benchmark (started by benchmarks/delivery.py).
 
-`python -m benchmarks.sender_process DATABASE_URL API_BASE REDIS_URL PREFIX RATE` sends with limits shared
-through Redis under PREFIX, as several bot processes would, until the outbox has nothing left to send; then
-prints one JSON line with its CPU seconds and wall seconds.
+`python -m benchmarks.sender_process DATABASE_URL API_BASE REDIS_URL PREFIX RATE` prints `ready`, waits for a
+line on stdin, then sends with limits shared through Redis under PREFIX, as several bot processes would, until
+the outbox has nothing left to send; then prints one JSON line with its CPU seconds and wall seconds.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ async def main(database_url: str, api_base: str, redis_url: str, prefix: str, ra
     )
     gc.collect()
     gc.freeze()
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)  # every process starts at the same moment
     cpu, wall = time.process_time(), time.perf_counter()
     task = asyncio.create_task(sender.run())
     idle = 0
