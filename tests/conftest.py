@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.sandbox.client import EmulatorClient
+from bot.sandbox.emulator import BotAPIEmulator
 from storage.db import create_engine
 from tests.support.databases import postgres_database, sqlite_database, wipe
 from tests.support.harness import BotHarness
@@ -47,6 +49,22 @@ async def harness(engine: AsyncEngine) -> AsyncIterator[BotHarness]:
 def redis_url() -> str:
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     return f"redis://{REDIS_HOST}:{REDIS_PORT}/15"
+
+
+@pytest.fixture
+async def emulator(tmp_path: Path) -> AsyncIterator[BotAPIEmulator]:
+    """A local Bot API emulator on 127.0.0.1 (quick webhook retries keep failure tests short)."""
+    emu = BotAPIEmulator(files_dir=tmp_path / "emulator-files", webhook_retry_delay=0.05)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+@pytest.fixture
+async def client(emulator: BotAPIEmulator) -> AsyncIterator[EmulatorClient]:
+    """The emulator's control API: act as Telegram users and read what they received."""
+    async with EmulatorClient(emulator.base_url) as emulator_client:
+        yield emulator_client
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.sandbox.client import EmulatorClient
 from bot.sandbox.emulator import BotAPIEmulator
 from tests.support.databases import postgres_database
 from tests.support.services import PG_HOST, PG_PORT, require_service
@@ -89,20 +88,6 @@ def e2e_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator
         require_service("PostgreSQL", PG_HOST, PG_PORT)
         with postgres_database("pa_e2e", migrate=False) as url:
             yield url
-
-
-@pytest.fixture
-async def emulator(tmp_path: Path) -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator(files_dir=tmp_path / "emulator-files")
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def client(emulator: BotAPIEmulator) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(emulator.base_url) as emulator_client:
-        yield emulator_client
 
 
 def bot_env(emulator: BotAPIEmulator, database_url: str, **extra: str) -> dict[str, str]:

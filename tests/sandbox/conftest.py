@@ -6,7 +6,6 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import pytest
 from aiogram import Bot, Dispatcher
@@ -26,20 +25,6 @@ def make_png(width: int = 4, height: int = 3) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), "red").save(buffer, "PNG")
     return buffer.getvalue()
-
-
-@pytest.fixture
-async def emulator(tmp_path: Path) -> AsyncIterator[BotAPIEmulator]:
-    emu = BotAPIEmulator(files_dir=tmp_path / "emulator-files", webhook_retry_delay=0.05)
-    await emu.start()
-    yield emu
-    await emu.stop()
-
-
-@pytest.fixture
-async def client(emulator: BotAPIEmulator) -> AsyncIterator[EmulatorClient]:
-    async with EmulatorClient(emulator.base_url) as emulator_client:
-        yield emulator_client
 
 
 @pytest.fixture
