@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import tempfile
 import uuid
@@ -13,15 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from benchmarks import delivery, update_handling
-from benchmarks.report import Result, render
-
-
-def _postgres_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
-            return True
-    except OSError:
-        return False
+from benchmarks.report import Result, reachable, render
 
 
 async def _with_postgres(quick: bool) -> list[Result]:
@@ -38,7 +29,7 @@ async def _with_postgres(quick: bool) -> list[Result]:
 
 
 async def main(quick: bool) -> int:
-    if _postgres_up():
+    if reachable(5432):
         results = await _with_postgres(quick)
     else:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: measuring SQLite only", file=sys.stderr)

@@ -23,7 +23,6 @@ import contextlib
 import gc
 import json
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -41,7 +40,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from benchmarks.report import Result
+from benchmarks.report import Result, reachable
 from bot.clock import SystemClock
 from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
@@ -223,14 +222,6 @@ async def _multi_process_broadcast(
     return await _arrivals(http, base), cores
 
 
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 async def _raw_send_rate(base: str, count: int, concurrency: int = 100) -> float:
     """Baseline: bare aiogram sends to the stand-in, as fast as they go, with no outbox, DB or limits."""
     bot = _bot(base)
@@ -349,7 +340,7 @@ async def run(*, quick: bool, database_url: str) -> list[Result]:
                     " MiB",
                 )
             )
-            if _redis_up():
+            if reachable(6379):
                 fleet, cores = await _multi_process_broadcast(
                     database_url, engine, base, http, count=int(sizes["paid"]), processes=FLEET_PROCESSES
                 )

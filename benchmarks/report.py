@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 
@@ -40,3 +41,12 @@ def render(results: list[Result]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def reachable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a local service (PostgreSQL, Redis) accepts connections, so a scenario can run or be left out."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False

@@ -67,16 +67,19 @@ def test_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, varia
     assert info.value.variable == variable
 
 
-def test_run_bot_exits_2_with_one_line(project_root: Path, tmp_path: Path) -> None:
-    env = {**CLEAN_ENV, "BOT_TOKEN": "garbage"}
-    result = subprocess.run(
-        [sys.executable, str(project_root / "run_bot.py")],
-        cwd=tmp_path,
+def run_bot(project_root: Path, cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(project_root / "run_bot.py"), *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_run_bot_exits_2_with_one_line(project_root: Path, tmp_path: Path) -> None:
+    result = run_bot(project_root, tmp_path, {**CLEAN_ENV, "BOT_TOKEN": "garbage"})
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
@@ -85,14 +88,6 @@ def test_run_bot_exits_2_with_one_line(project_root: Path, tmp_path: Path) -> No
 
 
 def test_webhook_mode_requires_its_settings(project_root: Path, tmp_path: Path) -> None:
-    env = {**CLEAN_ENV, "BOT_TOKEN": "123456:TEST-token"}
-    result = subprocess.run(
-        [sys.executable, str(project_root / "run_bot.py"), "--webhook"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_bot(project_root, tmp_path, {**CLEAN_ENV, "BOT_TOKEN": "123456:TEST-token"}, "--webhook")
     assert result.returncode == 2
     assert result.stderr.strip() == "Configuration error: WEBHOOK_URL: is required with --webhook"
