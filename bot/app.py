@@ -214,7 +214,14 @@ def create_app(
         timezone=settings.tz,
         default_quiet=settings.default_quiet,
         media_dir=settings.media_dir,
+        public_base_url=settings.public_base_url,
+        content_dir=settings.content_dir,
+        poster_template=settings.poster_template,
     )
+    if settings.link_salt is not None:
+        ctx.link_salt = settings.link_salt.get_secret_value().encode()
+    elif settings.bot_token is not None:
+        log.warning("LINK_SALT is not set: repeat clicks are told apart per process run only")
     engine = create_engine(settings.database_url)
     sessionmaker = create_sessionmaker(engine)
     real_token = token or (settings.bot_token.get_secret_value() if settings.bot_token else SANDBOX_TOKEN)

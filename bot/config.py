@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     delivery_paid_rate: int = Field(default=1000, ge=1, le=1000, description="messages per second when paid")
     media_dir: Path = Path("data/outbox-media")
     """Where pictures queued as raw bytes are kept until sent; every sender process must see the same folder."""
+    content_dir: Path = Path("data/content")
+    """Original pictures and videos of content items, kept for poster rendering; shared by every process."""
+    link_salt: SecretStr | None = None
+    """Key of the visitor hash for link clicks (no raw IPs are stored). Unset: a random key per process start,
+    so repeat clicks are still counted once within a run but not across restarts or processes."""
+    poster_template: str = Field(default="classic", pattern=r"^[a-z0-9_-]{1,40}$")
+    """Name of the poster template (bot/media/poster_templates/<name>.yaml or a file under POSTER_TEMPLATE_DIR)."""
+    poster_template_dir: Path | None = None
+    """Extra poster templates a designer adds without touching the code."""
+    font_path: Path | None = None
+    """A font file that draws Chinese; unset: the font shipped with the project's dependencies."""
     scheduler_lock_ttl_seconds: float = Field(default=15.0, ge=1, le=3600, description="leader lock lifetime")
     scheduler_poll_seconds: float = Field(default=2.0, gt=0, le=60, description="leader re-reads the job store")
     update_dedupe_ttl_seconds: int = Field(default=86_400, ge=60, description="how long an update id is remembered")

@@ -43,10 +43,18 @@ class Translator:
 
     @classmethod
     def load(cls, default_language: str, directory: Path = LOCALES_DIR) -> Translator:
-        catalogs = {}
+        """Each language is `<lang>.yaml` plus any `<lang>.<area>.yaml` beside it (one file per feature area)."""
+        catalogs: dict[str, dict[str, str]] = {}
         for lang in SUPPORTED:
-            with (directory / f"{lang}.yaml").open(encoding="utf-8") as fh:
-                catalogs[lang] = _flatten(yaml.safe_load(fh) or {})
+            merged: dict[str, str] = {}
+            for path in [directory / f"{lang}.yaml", *sorted(directory.glob(f"{lang}.*.yaml"))]:
+                with path.open(encoding="utf-8") as fh:
+                    flat = _flatten(yaml.safe_load(fh) or {})
+                clash = sorted(merged.keys() & flat.keys())
+                if clash:
+                    raise ValueError(f"{path.name}: text keys defined twice: {', '.join(clash[:5])}")
+                merged.update(flat)
+            catalogs[lang] = merged
         return cls(catalogs, default_language)
 
     def resolve_language(self, chosen: str | None, telegram_code: str | None) -> str:

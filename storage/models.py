@@ -54,6 +54,10 @@ class Partner(Base):
     """Quiet hours start, in minutes after local midnight; None means the deployment's QUIET_HOURS."""
     quiet_end_min: Mapped[int | None] = mapped_column(Integer)
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
+    level: Mapped[str] = mapped_column(String(32), default="member", server_default="member")
+    """Commission level (member, silver, gold…); the rules engine moves partners between levels."""
+    segment: Mapped[str | None] = mapped_column(String(16))
+    """Activity segment (high, mid, low); None until the first segmentation run."""
     joined_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -73,6 +77,8 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     occurred_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(16))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    """Set for events that must be recorded at most once (a manual share per item per day, an external event)."""
 
 
 class AuditEntry(Base):
@@ -135,3 +141,100 @@ class Broadcast(Base):
     last_reported: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class ContentItem(Base):
+    """A piece of ready-to-post material in the material center."""
+
+    __tablename__ = "content_items"
+    __table_args__ = (
+        Index("ix_content_items_status_created", "status", "created_at"),
+        Index("ix_content_items_external_key", "external_key", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    external_key: Mapped[str | None] = mapped_column(String(64))
+    """An import file's own key for the item: importing the same key again updates it."""
+    title: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    """The share text partners post; the partner's tracked link is added to it."""
+    url: Mapped[str] = mapped_column(String(2048))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    levels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Levels the item is for; empty means every level."""
+    segments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Activity segments the item is for; empty means every segment."""
+    publish_on: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """ISO dates the item is scheduled for."""
+    weekdays: Mapped[list[int]] = mapped_column(JSON, default=list)
+    """ISO weekdays (1 = Monday) the item is scheduled for. No dates and no weekdays: evergreen."""
+    media_kind: Mapped[str | None] = mapped_column(String(16))
+    """photo | video | None (text only)."""
+    media_file_id: Mapped[str | None] = mapped_column(String(256))
+    media_path: Mapped[str | None] = mapped_column(String(1024))
+    """The original file, kept for poster rendering."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active | archived."""
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    """Bumped on every edit; cached posters of older revisions are not reused."""
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Product(Base):
+    """Something partners sell; every partner gets a tracked link per active product."""
+
+    __tablename__ = "products"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(String(2048))
+    category: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class TrackedLink(Base):
+    """A partner's short link to one content item or product: {PUBLIC_BASE_URL}/r/<slug>."""
+
+    __tablename__ = "tracked_links"
+    __table_args__ = (
+        Index("ix_tracked_links_partner_content", "partner_id", "content_id", unique=True),
+        Index("ix_tracked_links_partner_product", "partner_id", "product_id", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    content_id: Mapped[int | None] = mapped_column(ForeignKey("content_items.id"))
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    """Counted clicks (repeats within 30 minutes and bots excluded); the events hold every click."""
+    created_at: Mapped[datetime]
+
+
+class TelegramFile(Base):
+    """Telegram's file_id for a file the bot uploaded once (a content picture, a rendered poster)."""
+
+    __tablename__ = "telegram_files"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]
+
+
+class DailyPack(Base):
+    """The items a partner was given for one local day, so the push and /today agree."""
+
+    __tablename__ = "daily_packs"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """The partner's local date, ISO."""
+    content_ids: Mapped[list[int]] = mapped_column(JSON)
+    pushed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """True when the scheduled push queued it (False: only asked for with /today so far)."""
+    created_at: Mapped[datetime]

@@ -9,9 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.repositories import (
     AuditRepository,
     BroadcastRepository,
+    ContentRepository,
     EventRepository,
+    FileRepository,
+    LinkRepository,
     OutboxRepository,
+    PackRepository,
     PartnerRepository,
+    ProductRepository,
 )
 
 
@@ -41,6 +46,11 @@ class UnitOfWork:
         self.audit = AuditRepository(self._session)
         self.outbox = OutboxRepository(self._session)
         self.broadcasts = BroadcastRepository(self._session)
+        self.content = ContentRepository(self._session)
+        self.products = ProductRepository(self._session)
+        self.links = LinkRepository(self._session)
+        self.files = FileRepository(self._session)
+        self.packs = PackRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -22,6 +22,9 @@ class EventType(StrEnum):
     ROLE_REVOKED = "role_revoked"
     SETTINGS_CHANGED = "settings_changed"
     BROADCAST_STARTED = "broadcast_started"
+    CONTENT_ADDED = "content_added"
+    CONTENT_SENT = "content_sent"
+    POSTER_MADE = "poster_made"
     SHARED = "shared"
     LINK_CLICKED = "link_clicked"
     LEAD_ADDED = "lead_added"
@@ -50,8 +53,18 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.ROLE_REVOKED: "An admin revoked this partner's role. Payload: role, by.",
     EventType.SETTINGS_CHANGED: "The partner changed /settings. Payload: the changed fields.",
     EventType.BROADCAST_STARTED: "An admin started a broadcast. Payload: broadcast_id, audience, recipients.",
-    EventType.SHARED: "The partner shared a piece of content. Payload: content_id, channel.",
-    EventType.LINK_CLICKED: "Someone opened the partner's tracked link. Payload: slug, content_id.",
+    EventType.CONTENT_ADDED: "An admin added or imported a content item (recorded for the admin, partner_id may be "
+    "empty for imports). Payload: content_id, via (chat | import).",
+    EventType.CONTENT_SENT: "A content item reached the partner in their daily pack or /today. Payload: content_id, "
+    "channel (push | today), day (the partner's local date).",
+    EventType.POSTER_MADE: "The partner got a personal poster of an item. Payload: content_id, template, cached "
+    "(true when Telegram's stored copy was sent again without rendering).",
+    EventType.SHARED: "The partner shared a piece of content. Payload: content_id, channel (inline: chosen from "
+    "the inline mode, with result (text | photo | poster); manual: the [Shared ✓] button, at most once per item "
+    "per local day).",
+    EventType.LINK_CLICKED: "Someone opened the partner's tracked link /r/<slug>. Payload: slug, content_id, "
+    "product_id, visitor (keyed hash of IP and user agent; no raw IP), referer, counted (false for a repeat from "
+    "the same visitor within 30 minutes or a bot), bot.",
     EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id.",
     EventType.FOLLOWED_UP: "The partner logged a follow-up on a prospect. Payload: lead_id, channel.",
     EventType.ORDER_ATTRIBUTED: "An order was attributed to the partner. Payload: order_id, amount_minor, currency.",

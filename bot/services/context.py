@@ -25,4 +25,11 @@ class ServiceContext:
     """Filled from getMe at start-up; recruit deep links need it."""
     media_dir: Path = Path("data/outbox-media")
     """MEDIA_DIR: pictures queued as raw bytes are written here until the outbox sends them."""
+    public_base_url: str = "http://127.0.0.1:8080"
+    """PUBLIC_BASE_URL: tracked links are {public_base_url}/r/<slug>."""
+    content_dir: Path = Path("data/content")
+    """CONTENT_DIR: original files of content items."""
+    link_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """LINK_SALT: the key of visitors' click hashes."""
+    poster_template: str = "classic"
     choice: Callable[[str], str] = field(default=secrets.choice)

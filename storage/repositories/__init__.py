@@ -2,8 +2,26 @@
 
 from storage.repositories.audit import AuditRepository
 from storage.repositories.broadcasts import BroadcastRepository
+from storage.repositories.content import (
+    ContentRepository,
+    FileRepository,
+    LinkRepository,
+    PackRepository,
+    ProductRepository,
+)
 from storage.repositories.events import EventRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 
-__all__ = ["AuditRepository", "BroadcastRepository", "EventRepository", "OutboxRepository", "PartnerRepository"]
+__all__ = [
+    "AuditRepository",
+    "BroadcastRepository",
+    "ContentRepository",
+    "EventRepository",
+    "FileRepository",
+    "LinkRepository",
+    "OutboxRepository",
+    "PackRepository",
+    "PartnerRepository",
+    "ProductRepository",
+]

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
@@ -30,6 +31,46 @@ class EventRepository:
         )
         self._session.add(event)
         return event
+
+    async def add_once(
+        self,
+        *,
+        dedupe_key: str,
+        partner_id: int | None,
+        type: str,
+        occurred_at: datetime,
+        source: str,
+        payload: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Record an event unless one with the same key was recorded before. True when it was added."""
+        dialect_insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = (
+            dialect_insert(Event)
+            .values(
+                partner_id=partner_id,
+                type=type,
+                payload=dict(payload or {}),
+                occurred_at=occurred_at,
+                source=source,
+                dedupe_key=dedupe_key,
+            )
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        )
+        result = await self._session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
+
+    async def add_many(self, rows: list[dict[str, Any]]) -> None:
+        """Bulk insert (clicks recorded in batches); each row has the `add` fields."""
+        if rows:
+            await self._session.execute(insert(Event), rows)
+
+    async def count_since(self, *, partner_id: int, type: str, since: datetime) -> int:
+        query = (
+            select(func.count())
+            .select_from(Event)
+            .where(Event.partner_id == partner_id, Event.type == type, Event.occurred_at >= since)
+        )
+        return int((await self._session.execute(query)).scalar_one())
 
     async def count(self, *, partner_id: int | None = None, type: str | None = None) -> int:
         query = select(func.count()).select_from(Event)
