@@ -4,6 +4,9 @@
 python run_bot.py                 long polling with BOT_TOKEN; the terminal sandbox without one
 python run_bot.py --webhook       serve the webhook (WEBHOOK_URL, WEBHOOK_SECRET)
 python run_bot.py migrate         apply database migrations and exit
+python run_bot.py content import FILE.yaml
+                                  import content items and products (README: Content import); exit 0 when
+                                  all were imported, 1 when some were skipped, 2 when the file is unusable
 """
 
 from __future__ import annotations
@@ -19,13 +22,21 @@ from bot.config import ConfigError, Settings, load_settings
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_bot.py", description="Partner Assistant Telegram bot")
-    parser.add_argument("command", nargs="?", choices=["run", "migrate"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "migrate", "content"], default="run")
+    parser.add_argument(
+        "operands", nargs="*", metavar="import FILE", help="with content: import FILE.yaml (see the README)"
+    )
     parser.add_argument("--webhook", action="store_true", help="serve updates through the webhook")
     parser.add_argument("--as", dest="as_user", type=int, default=None, help="sandbox: chat as this Telegram user id")
     parser.add_argument("--name", default=None, help="sandbox: the chatting user's first name")
     parser.add_argument("--lang", default=None, help="sandbox: the user's Telegram language_code (zh, en)")
     parser.add_argument("--script", type=Path, default=None, help="sandbox: replay the lines of this file")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "content" and (len(args.operands) != 2 or args.operands[0] != "import"):
+        parser.error("the content command is: run_bot.py content import FILE.yaml")
+    if args.command != "content" and args.operands:
+        parser.error(f"unrecognized arguments: {' '.join(args.operands)}")
+    return args
 
 
 def configure_logging(settings: Settings, *, sandbox: bool) -> None:
@@ -44,6 +55,8 @@ def configure_logging(settings: Settings, *, sandbox: bool) -> None:
 async def main(argv: list[str]) -> int:
     args = parse_args(argv)
     settings = load_settings()
+    if args.command == "content":
+        return await import_content(settings, Path(args.operands[1]))
     from bot import runner  # aiogram takes seconds to import: validate configuration first
 
     sqlite_file = settings.sqlite_path()
@@ -67,6 +80,37 @@ async def main(argv: list[str]) -> int:
     else:
         await runner.run_polling(settings)
     return 0
+
+
+async def import_content(settings: Settings, file: Path) -> int:
+    """`content import FILE`: read the file, migrate, import it in one transaction, print one line per
+    skipped entry's problem and a summary. Needs no aiogram, so it starts in a second."""
+    from bot.clock import SystemClock
+    from bot.i18n import Translator
+    from bot.services.content_import import ImportContent, ImportFileError, load_import_file
+    from storage.db import create_engine, create_sessionmaker
+    from storage.migrate import upgrade_to_head
+    from storage.uow import UnitOfWork
+
+    try:
+        source = await load_import_file(file)
+    except ImportFileError as exc:
+        print(f"Cannot import {file}: {exc}", file=sys.stderr)
+        return 2
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        texts = Translator.load("en").texts("en")
+        async with UnitOfWork(create_sessionmaker(engine)) as uow:
+            use_case = ImportContent(uow, content_dir=settings.content_dir, clock=SystemClock(), texts=texts)
+            report = await use_case(source)
+    finally:
+        await engine.dispose()
+    print("\n".join(report.lines()))
+    return report.exit_code
 
 
 def entry() -> int:
