@@ -62,12 +62,20 @@ class RecordingSession(BaseSession):
         self._message_ids = itertools.count(1000)
         self._faults: dict[str, list[dict[str, Any]]] = {}
         self.uploads: list[bytes] = []
+        self.files: dict[str, bytes] = {}
+        """Files users sent, by file_id: served by getFile and downloads (see `add_file`)."""
+        self.downloads: list[str] = []
+        """The file paths downloaded, in order."""
 
     def fail_next(self, method: str, error_code: int, description: str, retry_after: int | None = None) -> None:
         error: dict[str, Any] = {"ok": False, "error_code": error_code, "description": description}
         if retry_after is not None:
             error["parameters"] = {"retry_after": retry_after}
         self._faults.setdefault(method, []).append(error)
+
+    def add_file(self, file_id: str, data: bytes) -> None:
+        """Make a file a user sent downloadable: getFile answers `files/<file_id>`, the download gives `data`."""
+        self.files[file_id] = data
 
     def of(self, method: str, chat_id: int | None = None) -> list[Call]:
         return [c for c in self.calls if c.method == method and (chat_id is None or c.chat_id == chat_id)]
@@ -89,7 +97,14 @@ class RecordingSession(BaseSession):
         chunk_size: int = 65536,
         raise_for_status: bool = True,
     ) -> AsyncGenerator[bytes, None]:
-        yield b""
+        """Downloads (`bot.download`): the bytes given to `add_file`, empty for unknown files."""
+        path = url.split("/file/bot", 1)[-1].split("/", 1)[-1]
+        self.downloads.append(path)
+        data = self.files.get(path.removeprefix("files/"), b"")
+        for start in range(0, len(data), chunk_size):
+            yield data[start : start + chunk_size]
+        if not data:
+            yield b""
 
     async def make_request(
         self,
@@ -139,6 +154,24 @@ class RecordingSession(BaseSession):
                 }
             ]
             return self._message(params, photo=photo, caption=params.get("caption"))
+        if method == "sendVideo":
+            video = {
+                "file_id": f"video-{len(self.calls)}",
+                "file_unique_id": f"u{len(self.calls)}",
+                "width": 720,
+                "height": 1280,
+                "duration": 10,
+            }
+            return self._message(params, video=video, caption=params.get("caption"))
+        if method == "getFile":
+            file_id = str(params.get("file_id", ""))
+            data = self.files.get(file_id, b"")
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(data),
+                "file_path": f"files/{file_id}",
+            }
         if method in ("editMessageText", "editMessageReplyMarkup", "editMessageCaption"):
             return self._message(params, text=params.get("text", ""))
         return True

@@ -98,6 +98,72 @@ class BotHarness:
         await self.dp.feed_update(self.bot, update)
         return update
 
+    async def send_media(self, user: User, **fields: Any) -> Update:
+        """A message with any other content, given as Bot API fields: `photo=[{...}]`, `video={...}`,
+        `document={...}`, `sticker={...}`, `voice={...}`, `caption="..."`."""
+        message = Message(
+            message_id=next(self._message_ids),
+            date=self.clock.now(),
+            chat=Chat(id=user.id, type="private"),
+            from_user=user,
+            **fields,
+        )
+        update = Update(update_id=next(self._update_ids), message=message)
+        await self.dp.feed_update(self.bot, update)
+        return update
+
+    async def send_photo(
+        self,
+        user: User,
+        data: bytes,
+        *,
+        file_id: str = "user-photo",
+        file_size: int | None = None,
+        caption: str | None = None,
+    ) -> Update:
+        """A photo as Telegram delivers it (a thumbnail and the full size); getFile and the download of the
+        full size give `data`. `file_size` (default: the length of `data`) is what the message claims."""
+        self.session.add_file(file_id, data)
+        size = len(data) if file_size is None else file_size
+        photo = [
+            {
+                "file_id": f"{file_id}-thumb",
+                "file_unique_id": f"{file_id}-t",
+                "width": 90,
+                "height": 90,
+                "file_size": 900,
+            },
+            {"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 1280, "height": 1280, "file_size": size},
+        ]
+        return await self.send_media(user, photo=photo, caption=caption)
+
+    async def send_file(
+        self,
+        user: User,
+        kind: str,
+        data: bytes,
+        *,
+        file_id: str = "user-file",
+        file_size: int | None = None,
+        mime_type: str | None = None,
+        file_name: str | None = None,
+        caption: str | None = None,
+        **extra: Any,
+    ) -> Update:
+        """A video, document, voice, audio… message (`kind` is the Bot API field) whose file downloads as `data`."""
+        self.session.add_file(file_id, data)
+        body: dict[str, Any] = {
+            "file_id": file_id,
+            "file_unique_id": f"{file_id}-u",
+            "file_size": len(data) if file_size is None else file_size,
+            **extra,
+        }
+        if mime_type is not None:
+            body["mime_type"] = mime_type
+        if file_name is not None:
+            body["file_name"] = file_name
+        return await self.send_media(user, **{kind: body}, caption=caption)
+
     async def press(self, user: User, data: str, message_id: int = 1000, text: str = "") -> Update:
         message = Message(
             message_id=message_id,
