@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     link_salt: SecretStr | None = None
     """Key of the visitor hash for link clicks (no raw IPs are stored). Unset: a random key per process start,
     so repeat clicks are still counted once within a run but not across restarts or processes."""
+    trust_forwarded_for: bool = False
+    """The web server is behind one trusted reverse proxy: take the visitor's IP from X-Forwarded-For."""
     poster_template: str = Field(default="classic", pattern=r"^[a-z0-9_-]{1,40}$")
     """Name of the poster template (bot/media/poster_templates/<name>.yaml or a file under POSTER_TEMPLATE_DIR)."""
     poster_template_dir: Path | None = None
