@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.callbacks import BroadcastCallback
 from bot.domain.broadcasts import Audience, AudienceKind, parse_codes
+from bot.domain.content import LEVELS, SEGMENTS
 from bot.domain.roles import Role
 from bot.i18n import Texts
 from bot.services.broadcasts import AudiencePreview, BroadcastService, stop_markup
@@ -29,7 +30,10 @@ AUDIENCE_BUTTONS = (
     ("role", Role.ADMIN.value),
     ("team", ""),
     ("codes", ""),
+    ("level", ""),
+    ("segment", ""),
 )
+GROUPS = {"level": LEVELS, "segment": SEGMENTS}
 
 
 class BroadcastForm(StatesGroup):
@@ -51,6 +55,14 @@ def audience_keyboard(t: Texts) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+def group_keyboard(t: Texts, kind: str) -> InlineKeyboardMarkup:
+    """Levels or activity segments to choose from, two per row."""
+    buttons = [_button(t(f"{kind}.{value}"), kind, value) for value in GROUPS[kind]]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    rows.append([_button(t("broadcast.abort_button"), "abort")])
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
 def confirm_keyboard(t: Texts) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
@@ -66,6 +78,10 @@ def describe(audience: Audience, preview: AudiencePreview, t: Texts) -> str:
         return t("broadcast.describe_team", lead=preview.lead_name or audience.lead or "")
     if audience.kind is AudienceKind.CODES:
         return t("broadcast.describe_codes", count=len(audience.codes))
+    if audience.kind is AudienceKind.LEVEL:
+        return t("broadcast.describe_level", level=t(f"level.{audience.group}"))
+    if audience.kind is AudienceKind.SEGMENT:
+        return t("broadcast.describe_segment", segment=t(f"segment.{audience.group}"))
     return t("broadcast.describe_everyone")
 
 
@@ -107,6 +123,15 @@ async def chose_audience(
     if callback_data.action == "codes":
         await state.set_state(BroadcastForm.codes)
         await callback.message.answer(t("broadcast.ask_codes"))
+        return
+    if callback_data.action in GROUPS:
+        if callback_data.value not in GROUPS[callback_data.action]:
+            await callback.message.answer(
+                t(f"broadcast.ask_{callback_data.action}"), reply_markup=group_keyboard(t, callback_data.action)
+            )
+            return
+        group_kind = AudienceKind(callback_data.action)
+        await show_preview(callback.message, Audience(group_kind, group=callback_data.value), state, uc.broadcasts, t)
         return
     kind = AudienceKind(callback_data.action)
     audience = Audience(kind, role=callback_data.value or None)
@@ -152,8 +177,7 @@ async def confirm(callback: CallbackQuery, state: FSMContext, partner: PartnerVi
     await state.clear()
     if not isinstance(callback.message, Message):
         return
-    raw = data["audience"]
-    audience = Audience(AudienceKind(raw["kind"]), role=raw["role"], lead=raw["lead"], codes=tuple(raw["codes"]))
+    audience = Audience.from_json(data["audience"])
     view = await uc.broadcasts.start(partner, audience, data["content"], progress_chat_id=callback.from_user.id)
     await callback.answer(t("broadcast.started_toast"))
     text = BroadcastService.progress_text(t, view, view.progress)
@@ -204,7 +228,7 @@ def build_router() -> Router:
     router.callback_query.register(
         chose_audience,
         StateFilter(BroadcastForm.audience),
-        BroadcastCallback.filter(F.action.in_({"everyone", "role", "team", "codes"})),
+        BroadcastCallback.filter(F.action.in_({"everyone", "role", "team", "codes", "level", "segment"})),
     )
     router.message.register(got_lead, StateFilter(BroadcastForm.lead), F.text)
     router.message.register(got_codes, StateFilter(BroadcastForm.codes), F.text)

@@ -18,6 +18,8 @@ class AudienceKind(StrEnum):
     ROLE = "role"
     TEAM = "team"
     CODES = "codes"
+    LEVEL = "level"
+    SEGMENT = "segment"
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,9 +29,28 @@ class Audience:
     lead: str | None = None
     """The team lead's invite code or @username, for TEAM."""
     codes: tuple[str, ...] = ()
+    group: str | None = None
+    """The level (LEVEL) or activity segment (SEGMENT)."""
 
     def to_json(self) -> dict[str, object]:
-        return {"kind": self.kind.value, "role": self.role, "lead": self.lead, "codes": list(self.codes)}
+        return {
+            "kind": self.kind.value,
+            "role": self.role,
+            "lead": self.lead,
+            "codes": list(self.codes),
+            "group": self.group,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, object]) -> Audience:
+        codes = raw.get("codes") or ()
+        return cls(
+            AudienceKind(str(raw["kind"])),
+            role=str(raw["role"]) if raw.get("role") else None,
+            lead=str(raw["lead"]) if raw.get("lead") else None,
+            codes=tuple(str(c) for c in codes) if isinstance(codes, list | tuple) else (),
+            group=str(raw["group"]) if raw.get("group") else None,
+        )
 
 
 def parse_codes(text: str) -> tuple[str, ...]:

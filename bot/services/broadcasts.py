@@ -184,6 +184,10 @@ class BroadcastService:
             return await repo.recipients(query), None
         if audience.kind is AudienceKind.CODES:
             return await repo.recipients(repo.audience_query(codes=audience.codes)), None
+        if audience.kind is AudienceKind.LEVEL:
+            return await repo.recipients(repo.audience_query(level=audience.group or "")), None
+        if audience.kind is AudienceKind.SEGMENT:
+            return await repo.recipients(repo.audience_query(segment=audience.group or "")), None
         lead = await self._lead(audience.lead or "")
         return await repo.recipients(repo.audience_query(subtree_of=lead.tree_path)), lead
 

@@ -44,6 +44,8 @@ class BroadcastRepository:
         configured_admins: Collection[int] = (),
         subtree_of: str | None = None,
         codes: Sequence[str] = (),
+        level: str | None = None,
+        segment: str | None = None,
     ) -> Select:  # type: ignore[type-arg]
         """Recipients' delivery facts. A role means the effective one: ADMIN_IDS admins are admins."""
         query = select(
@@ -65,6 +67,10 @@ class BroadcastRepository:
             )
         if codes:
             query = query.where(Partner.invite_code.in_(list(codes)))
+        if level is not None:
+            query = query.where(Partner.level == level)
+        if segment is not None:
+            query = query.where(Partner.segment == segment)
         return query.order_by(Partner.id)
 
     async def recipients(self, query: Select) -> list[Recipient]:  # type: ignore[type-arg]

@@ -54,7 +54,8 @@ async def test_broadcast_to_everyone_end_to_end(harness: BotHarness) -> None:
     audience_prompt = harness.session.of("sendMessage", ROOT.id)[-1]
     assert audience_prompt.text == harness.t("en", "broadcast.ask_audience")
     assert [b["text"] for b in audience_prompt.buttons()] == [
-        "Everyone", "Partners", "Team leads", "Admins", "A lead's team…", "Invite codes…", "✖️ Cancel",
+        "Everyone", "Partners", "Team leads", "Admins", "A lead's team…", "Invite codes…", "By level…",
+        "By activity…", "✖️ Cancel",
     ]  # fmt: skip
     harness.session.clear()
     await harness.press(ROOT, press_data("everyone"))
@@ -182,3 +183,39 @@ async def test_form_can_be_cancelled_and_partners_are_refused(harness: BotHarnes
         assert (await s.execute(select(func.count()).select_from(Broadcast))).scalar_one() == 0
         denied = (await s.execute(select(AuditEntry.action).where(AuditEntry.outcome == "denied"))).scalars().all()
         assert denied == ["broadcast"]
+
+
+async def test_broadcast_to_a_level_and_to_an_activity_segment(harness: BotHarness) -> None:
+    await harness.send(ROOT, "/start")
+    await members(harness, 6)
+    async with harness.sessionmaker() as s:
+        await s.execute(update(Partner).where(Partner.tg_user_id.in_([500, 501])).values(level="gold"))
+        await s.execute(update(Partner).where(Partner.tg_user_id.in_([501, 502, 503])).values(segment="low"))
+        await s.commit()
+
+    await harness.send(ROOT, "/broadcast")
+    await harness.send(ROOT, "Gold news")
+    harness.session.clear()
+    await harness.press(ROOT, press_data("level"))
+    [ask] = harness.session.of("sendMessage", ROOT.id)
+    assert ask.text == harness.t("en", "broadcast.ask_level")
+    assert [b["text"] for b in ask.buttons()] == ["Member", "Silver", "Gold", "✖️ Cancel"]
+    harness.session.clear()
+    await harness.press(ROOT, press_data("level", "gold"))
+    _, summary = harness.session.of("sendMessage", ROOT.id)
+    assert "Audience: partners at level Gold" in summary.text
+    assert "Recipients: 2 (of 2;" in summary.text
+    await harness.press(ROOT, press_data("confirm"))
+    assert sorted(r.chat_id for r in await outbox_rows(harness)) == [500, 501]
+
+    harness.session.clear()
+    await harness.send(ROOT, "/broadcast")
+    await harness.send(ROOT, "Come back")
+    await harness.press(ROOT, press_data("segment"))
+    harness.session.clear()
+    await harness.press(ROOT, press_data("segment", "low"))
+    _, summary = harness.session.of("sendMessage", ROOT.id)
+    assert 'Audience: partners in the segment "Low activity"' in summary.text.replace("&quot;", '"')
+    await harness.press(ROOT, press_data("confirm"))
+    rows = await outbox_rows(harness)
+    assert sorted(r.chat_id for r in rows if "Come back" in r.payload["text"]) == [501, 502, 503]
