@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks import delivery, update_handling
+from benchmarks import delivery, posters, redirect, update_handling
 from benchmarks.report import Result, reachable, render
 
 
@@ -22,7 +22,8 @@ async def _with_postgres(quick: bool) -> list[Result]:
     try:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         results = await update_handling.run(quick=quick, postgres_url=url)
-        return results + await delivery.run(quick=quick, database_url=url)
+        results += await delivery.run(quick=quick, database_url=url)
+        return results + await redirect.run(quick=quick, database_url=url)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -36,6 +37,11 @@ async def main(quick: bool) -> int:
         results = await update_handling.run(quick=quick, postgres_url=None)
         sqlite_file = Path(tempfile.mkdtemp(prefix="pa-bench-")) / "delivery.db"
         results += await delivery.run(quick=quick, database_url=f"sqlite+aiosqlite:///{sqlite_file}")
+        redirect_db = sqlite_file.with_name("redirect.db")
+        results += await redirect.run(quick=quick, database_url=f"sqlite+aiosqlite:///{redirect_db}")
+    results += await posters.run(quick=quick)  # no database: the same in both cases
+    poster_db = Path(tempfile.mkdtemp(prefix="pa-bench-")) / "posters.db"
+    results += await posters.repeat_posters(f"sqlite+aiosqlite:///{poster_db}")
     print(render(results))
     return 0 if all(r.passed for r in results) else 1
 

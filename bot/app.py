@@ -27,20 +27,24 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
+from bot.media.posters import PosterRenderer, TemplateError, load_template
 from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
 from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
 from bot.scheduling.factory import build_job_scheduler
 from bot.scheduling.jobs import (
+    DISPATCH_PACKS,
+    DISPATCH_PACKS_ID,
     RELEASE_STALE_OUTBOX,
     RELEASE_STALE_OUTBOX_ID,
     REPORT_BROADCASTS,
     REPORT_BROADCASTS_EVERY_SECONDS,
     REPORT_BROADCASTS_ID,
 )
+from bot.services.clicks import ClickDedupe, ClickTracker, MemoryClickDedupe
 from bot.services.context import ServiceContext
 from bot.services.menu import CommandMenu
 from bot.services.partners import PartnerService
@@ -49,6 +53,7 @@ from bot.throttle import MemoryThrottle, Throttle
 from bot.update_dedupe import MemoryUpdateDedupe, UpdateDedupe, UpdateDedupeMiddleware
 from bot.web import build_web_app
 from handlers import build_routers
+from storage.click_dedupe import RedisClickDedupe
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
 from storage.redis import RedisThrottle
@@ -76,13 +81,20 @@ def build_dispatcher(
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
     update_dedupe: UpdateDedupe | None = None,
+    posters: PosterRenderer | None = None,
     **workflow_data: Any,
 ) -> Dispatcher:
-    """The dispatcher with every middleware and router, exactly as production and tests use it."""
+    """The dispatcher with every middleware and router, exactly as production and tests use it.
+
+    `posters` defaults to a renderer of the context's poster template."""
+    if posters is None:
+        posters = PosterRenderer(load_template(ctx.poster_template))
+    ctx.poster_template_tag = posters.cache_tag
     dp = Dispatcher(
         storage=storage or MemoryStorage(),
         events_isolation=events_isolation or SimpleEventIsolation(),
         translator=ctx.translator,
+        posters=posters,
         **workflow_data,
     )
     # First: a redelivered update must not count against the flood limit nor open a transaction.
@@ -118,6 +130,7 @@ class BotApp:
     web_app: web.Application
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None  # set by start() when the web server runs
+    clicks: ClickTracker | None = None
 
     async def health(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
@@ -156,11 +169,20 @@ class BotApp:
         await self.scheduler.schedule_interval(
             REPORT_BROADCASTS, REPORT_BROADCASTS_ID, every=timedelta(seconds=REPORT_BROADCASTS_EVERY_SECONDS)
         )
+        # The first dispatch right after start-up: packs due while the bot was down go out at once.
+        await self.scheduler.schedule_interval(
+            DISPATCH_PACKS,
+            DISPATCH_PACKS_ID,
+            every=timedelta(minutes=1),
+            first_run_at=self.ctx.clock.now() + timedelta(seconds=2),
+        )
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
         gc.collect()
         gc.freeze()
         self._tasks.append(asyncio.create_task(self.sender.run(), name="outbox-sender"))
+        if self.clicks is not None:
+            self.clicks.start()
         if serve_web:
             self._runner = web.AppRunner(self.web_app, access_log=None)
             await self._runner.setup()
@@ -188,6 +210,8 @@ class BotApp:
         await self.scheduler.stop()
         if self._runner is not None:
             await self._runner.cleanup()
+        if self.clicks is not None:
+            await self.clicks.stop()  # writes the buffered clicks while the database is still there
         await self.dispatcher.storage.close()
         await self.dispatcher.fsm.events_isolation.close()
         if self.redis is not None:
@@ -249,6 +273,14 @@ def create_app(
         claim_timeout=timedelta(seconds=settings.outbox_claim_timeout_seconds),
     )
 
+    try:
+        posters = PosterRenderer(
+            load_template(settings.poster_template, settings.poster_template_dir), font_path=settings.font_path
+        )
+    except TemplateError as exc:
+        raise ConfigError("POSTER_TEMPLATE", str(exc)) from None
+    except FileNotFoundError:
+        raise ConfigError("FONT_PATH", "is not a font file") from None
     menu = CommandMenu(bot, translator)
     dispatcher = build_dispatcher(
         ctx=ctx,
@@ -259,6 +291,7 @@ def create_app(
         storage=storage,
         events_isolation=isolation,
         update_dedupe=RedisUpdateDedupe(redis, settings.update_dedupe_ttl_seconds) if redis else None,
+        posters=posters,
         menu=menu,
     )
     scheduler = build_job_scheduler(settings, redis)
@@ -275,7 +308,11 @@ def create_app(
         menu=menu,
         web_app=web.Application(),
     )
-    app.web_app = build_web_app(app.health)
+    click_dedupe: ClickDedupe = RedisClickDedupe(redis) if redis is not None else MemoryClickDedupe()
+    app.clicks = ClickTracker(sessionmaker, ctx, dedupe=click_dedupe)
+    app.web_app = build_web_app(
+        app.health, app.clicks, translator=translator, trust_forwarded_for=settings.trust_forwarded_for
+    )
     scheduler.install_runtime(
         JobRuntime(
             settings=settings,

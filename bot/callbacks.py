@@ -27,5 +27,24 @@ class SettingsCallback(CallbackData, prefix="set"):
 
 class BroadcastCallback(CallbackData, prefix="bc"):
     action: str
-    """everyone | role | team | codes (audience choice) · confirm | abort (preview) · stop (running)."""
+    """everyone | role | team | codes | level | segment (audience choice) · confirm | abort (preview) · stop."""
     value: str = ""
+
+
+class ContentCallback(CallbackData, prefix="ct"):
+    action: str
+    """poster | shared | copy — on an item of the daily pack."""
+    id: int
+
+
+class LibraryCallback(CallbackData, prefix="lib"):
+    """The material center (/content): `lib:<action>:<item>:<page>:<field>`."""
+
+    action: str
+    """page (list page `page`) · open (item) · edit (ask for `field`) · archive | restore · everyone (audience
+    button, in the form or an edit) · save | cancel (the add form's preview)."""
+    item: int = 0
+    page: int = 0
+    """The list page to go back to."""
+    field: str = ""
+    """title | text | url | tags | audience | schedule, for `edit`."""

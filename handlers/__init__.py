@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import admin, broadcast, denied, errors, fallback, language, lead, profile, settings, start, stats
+from handlers import (
+    admin,
+    broadcast,
+    content,
+    denied,
+    errors,
+    fallback,
+    language,
+    lead,
+    library,
+    profile,
+    settings,
+    start,
+    stats,
+)
 
 
 def build_routers() -> list[Router]:
@@ -13,12 +27,14 @@ def build_routers() -> list[Router]:
         errors.build_router(),
         start.build_router(),
         profile.build_router(),
+        content.build_router(),
         language.build_router(),
         settings.build_router(),
         admin.build_router(),
         broadcast.build_router(),
         lead.build_router(),
         stats.build_router(),
+        library.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

@@ -1,4 +1,4 @@
-"""/me, /link and the profile card."""
+"""/me and the profile card (/link lives with the content handlers: it lists tracked links too)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from bot.i18n import Texts
 from bot.media.cards import CardData, render_profile_card_async
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView, ProfileView
-from handlers.keyboards import profile_keyboard, share_keyboard
+from handlers.keyboards import profile_keyboard
 
 
 def render_profile(view: ProfileView, t: Texts, tz: ZoneInfo) -> str:
@@ -49,11 +49,6 @@ async def me(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> 
     await message.answer(render_profile(view, t, uc.ctx.timezone), reply_markup=profile_keyboard(t, view.deep_link))
 
 
-async def link(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:
-    deep_link = await uc.partners.recruit_link(partner.id)
-    await message.answer(t("link.text", link=deep_link), reply_markup=share_keyboard(t, deep_link))
-
-
 async def _send_card(bot: Bot, chat_id: int, partner: PartnerView, uc: UseCases, t: Texts) -> None:
     view = await uc.partners.profile(partner.id)
     png = await render_profile_card_async(card_data(view, t))
@@ -74,7 +69,6 @@ def build_router() -> Router:
     """A fresh router with this module's handlers (a router can belong to one dispatcher only)."""
     router = Router(name=__name__)
     router.message.register(me, Command("me"))
-    router.message.register(link, Command("link"))
     router.message.register(card_command, Command("card"))
     router.callback_query.register(card_button, ProfileCallback.filter(F.action == "card"))
     return router

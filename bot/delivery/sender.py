@@ -25,7 +25,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import EditMessageText, SendMessage, SendPhoto
+from aiogram.methods import EditMessageText, SendMessage, SendPhoto, SendVideo
 from aiogram.methods.base import Response
 from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,6 +56,8 @@ class Outcome:
     unreachable: bool = False
     flood: bool = False
     """A 429: the whole bot pauses for `retry_in` seconds."""
+    file_id: str | None = None
+    """Telegram's id of a file this message uploaded, kept when the row names a `file_key`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,14 @@ class _Recorder:
         ]
         dead = [(d.row.id, d.outcome.error or "") for d in batch if d.outcome.status == "dead"]
         unreachable = sorted({d.row.chat_id for d in batch if d.outcome.unreachable})
+        uploads = {
+            str(d.row.payload["file_key"]): d.outcome.file_id
+            for d in batch
+            if d.outcome.file_id and d.row.payload.get("file_key")
+        }
         async with UnitOfWork(self._sessionmaker) as uow:
+            for key, file_id in uploads.items():
+                await uow.files.put(key, file_id, self._clock.now())
             await uow.outbox.mark_sent(sent)
             await uow.outbox.retry_later(retry)
             await uow.outbox.mark_dead(dead)
@@ -208,7 +217,7 @@ class OutboxSender:
         self._uploaded: dict[str, str] = {}
         # aiogram parametrizes Response[...] on every call and pydantic caches generic classes only weakly, so each
         # garbage collection would force a ~10 ms schema rebuild in the middle of a broadcast; keep them alive.
-        methods = (SendMessage, SendPhoto, EditMessageText)
+        methods = (SendMessage, SendPhoto, SendVideo, EditMessageText)
         self._response_types = [Response[m.__returning__] for m in methods]  # type: ignore[name-defined]
 
     def wake(self) -> None:
@@ -404,7 +413,9 @@ class OutboxSender:
             if attempts >= self._max_attempts:
                 return Outcome("dead", f"gave up after {attempts} attempts: {exc}")
             return Outcome("pending", str(exc), retry_in=backoff_seconds(attempts))
-        return Outcome("sent", telegram_message_id=message.message_id)
+        return Outcome(
+            "sent", telegram_message_id=message.message_id, file_id=_uploaded_file_id(kind, payload, message)
+        )
 
     async def _deliver(self, chat_id: int, kind: str, payload: dict[str, Any]) -> Message:
         markup = payload.get("reply_markup")
@@ -431,6 +442,15 @@ class OutboxSender:
             if path and message.photo and "file_id" not in payload:
                 self._remember_upload(path, message.photo[-1].file_id)
             return message
+        if kind == "video":
+            return await self._bot.send_video(
+                chat_id,
+                self._photo(payload),
+                caption=payload.get("caption"),
+                parse_mode=parse_mode,
+                reply_markup=reply_markup,
+                allow_paid_broadcast=self._paid,
+            )
         if kind == "edit":
             return await self._edit(chat_id, payload, parse_mode, reply_markup)
         raise ValueError(f"unknown outbox message kind {kind!r}")
@@ -457,7 +477,9 @@ class OutboxSender:
         return Message.model_validate({"message_id": message_id, "date": 0, "chat": {"id": chat_id, "type": "private"}})
 
     def _photo(self, payload: dict[str, Any]) -> str | FSInputFile:
-        """A Telegram file_id when there is one (given, or learnt from an earlier upload of the same file)."""
+        """A Telegram file_id when there is one (given, or learnt from an earlier upload of the same file).
+
+        Videos are sent the same way."""
         if "file_id" in payload:
             return str(payload["file_id"])
         path = str(payload["path"])
@@ -472,3 +494,14 @@ class OutboxSender:
         if len(self._uploaded) >= 1024:
             self._uploaded.clear()
         self._uploaded[path] = file_id
+
+
+def _uploaded_file_id(kind: str, payload: dict[str, Any], message: Message) -> str | None:
+    """The file_id of a file this message uploaded from a path, when the row asks to keep it (`file_key`)."""
+    if "file_key" not in payload or "file_id" in payload:
+        return None
+    if kind == "photo" and message.photo:
+        return message.photo[-1].file_id
+    if kind == "video" and message.video:
+        return message.video.file_id
+    return None

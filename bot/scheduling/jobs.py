@@ -40,3 +40,26 @@ async def report_broadcast_progress() -> None:
     rt = job_runtime()
     async with rt.unit_of_work() as uow:
         await rt.use_cases(uow).broadcasts.report_progress()
+
+
+DISPATCH_PACKS = "bot.scheduling.jobs:dispatch_daily_packs"
+DISPATCH_PACKS_ID = "packs:dispatch"
+PACK_BATCH = 500
+
+
+# Every minute. A run more than 50 s late is skipped: the next one is due within seconds and picks up the same
+# partners (each partner's pack is pushed once per local day, remembered in daily_packs); missed runs coalesce;
+# one instance, so two runs never queue the same partner's pack at the same moment.
+@scheduled_job(misfire_grace_time=50, coalesce=True, max_instances=1)
+async def dispatch_daily_packs() -> None:
+    """Partners whose local push hour has come get today's content pack through the outbox."""
+    rt = job_runtime()
+    total = 0
+    while True:  # a transaction per batch, so a large network's morning never holds one long transaction
+        async with rt.unit_of_work() as uow:
+            pushed = await rt.use_cases(uow).content.push_due(rt.clock.now(), limit=PACK_BATCH)
+        total += pushed
+        if pushed < PACK_BATCH:
+            break
+    if total:
+        log.info("queued today's content pack for %s partners", total)

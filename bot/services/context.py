@@ -32,4 +32,6 @@ class ServiceContext:
     link_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """LINK_SALT: the key of visitors' click hashes."""
     poster_template: str = "classic"
+    poster_template_tag: str = "classic@1"
+    """The template's name@version: cached posters of another version are not reused."""
     choice: Callable[[str], str] = field(default=secrets.choice)

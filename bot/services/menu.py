@@ -15,9 +15,9 @@ from bot.services.views import PartnerView
 
 log = logging.getLogger(__name__)
 
-PARTNER_COMMANDS = ("me", "link", "card", "settings", "lang", "help")
+PARTNER_COMMANDS = ("today", "me", "link", "poster", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
-ADMIN_COMMANDS = ("grant", "revoke", "audit", "broadcast", "stats")
+ADMIN_COMMANDS = ("content", "grant", "revoke", "audit", "broadcast", "stats")
 
 
 def commands_for(role: Role) -> tuple[str, ...]:

@@ -94,6 +94,42 @@ async def enqueue_photo(
     )
 
 
+async def enqueue_media(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    recipient: Partner,
+    dedupe_key: str,
+    kind: str,
+    file_id: str | None,
+    path: Path | None,
+    caption: str | None = None,
+    reply_markup: dict[str, Any] | None = None,
+    file_key: str | None = None,
+) -> bool:
+    """Queue a photo or video (`kind`) from a Telegram file_id or a kept file; a repeated `dedupe_key` queues nothing.
+
+    With `file_key`, the file_id Telegram gives the first upload of `path` is stored under that key, so later
+    messages send the file_id instead of uploading again.
+    """
+    if kind not in ("photo", "video"):
+        raise ValueError(f"not a media kind: {kind!r}")
+    payload: dict[str, Any] = {"parse_mode": "HTML"}
+    if file_id:
+        payload["file_id"] = file_id
+    elif path is not None:
+        payload["path"] = str(path)
+    else:
+        raise ValueError("a media message needs a file_id or a path")
+    if caption is not None:
+        payload["caption"] = caption
+    if file_key:
+        payload["file_key"] = file_key
+    return await _enqueue(
+        uow, ctx, recipient, dedupe_key, kind=kind, payload=payload, markup=reply_markup, urgent=False
+    )
+
+
 async def enqueue_edit(
     uow: UnitOfWork,
     ctx: ServiceContext,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from bot.services.broadcasts import BroadcastService
+from bot.services.content import ContentService
 from bot.services.context import ServiceContext
+from bot.services.library import LibraryService
 from bot.services.partners import PartnerService
 from bot.services.roles import RoleService
 from bot.services.settings import SettingsService
@@ -33,9 +35,17 @@ class UseCases:
         return BroadcastService(self.uow, self.ctx)
 
     @cached_property
+    def content(self) -> ContentService:
+        return ContentService(self.uow, self.ctx)
+
+    @cached_property
     def settings(self) -> SettingsService:
         return SettingsService(self.uow, self.ctx)
 
     @cached_property
     def stats(self) -> StatsService:
         return StatsService(self.uow, self.ctx)
+
+    @cached_property
+    def library(self) -> LibraryService:
+        return LibraryService(self.uow, self.ctx)

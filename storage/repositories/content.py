@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -211,6 +211,44 @@ class PackRepository:
     def add(self, pack: DailyPack) -> DailyPack:
         self._session.add(pack)
         return pack
+
+    async def partner_timezones(self) -> list[str | None]:
+        """Every time zone partners are in (None: the deployment's default)."""
+        result = await self._session.execute(select(Partner.timezone).distinct())
+        return list(result.scalars().all())
+
+    async def due_partners(
+        self,
+        *,
+        timezone: str | None,
+        is_default_zone: bool,
+        hours: Sequence[int],
+        default_hour_due: bool,
+        day: str,
+        limit: int,
+    ) -> Sequence[Partner]:
+        """Reachable partners in `timezone` whose push hour is one of `hours` (a None push hour is the default,
+        due when `default_hour_due`) and who have no pushed pack for their local `day` yet."""
+        if limit <= 0 or not hours:
+            return []
+        zone: ColumnElement[bool] = Partner.timezone.is_(None) if timezone is None else Partner.timezone == timezone
+        if timezone is not None and is_default_zone:
+            zone = or_(zone, Partner.timezone.is_(None))
+        hour: ColumnElement[bool] = Partner.push_hour.in_(list(hours))
+        if default_hour_due:
+            hour = or_(hour, Partner.push_hour.is_(None))
+        already = (
+            select(DailyPack.partner_id)
+            .where(DailyPack.partner_id == Partner.id, DailyPack.day == day, DailyPack.pushed.is_(True))
+            .exists()
+        )
+        query = (
+            select(Partner)
+            .where(zone, hour, Partner.unreachable.is_(False), ~already)
+            .order_by(Partner.id)
+            .limit(limit)
+        )
+        return (await self._session.execute(query)).scalars().all()
 
     async def pushed_today(self, partner_ids: Sequence[int], day: str) -> set[int]:
         if not partner_ids:

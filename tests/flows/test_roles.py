@@ -46,7 +46,17 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert await role_of(harness, ALICE.id) == "lead"
     [menu] = harness.session.of("setMyCommands")
     assert menu.params["scope"] == {"type": "chat", "chat_id": ALICE.id}
-    assert [c["command"] for c in menu.params["commands"]] == ["me", "link", "card", "settings", "lang", "help", "team"]
+    assert [c["command"] for c in menu.params["commands"]] == [
+        "today",
+        "me",
+        "link",
+        "poster",
+        "card",
+        "settings",
+        "lang",
+        "help",
+        "team",
+    ]
     await harness.drain_outbox()
     assert harness.session.texts(ALICE.id)[-1] == harness.t("en", "notice.role_granted", role="Team lead")
     harness.session.clear()
