@@ -88,15 +88,18 @@ def _page(request: web.Request, page: str) -> web.Response:
 
 
 async def tracked_link_redirect(request: web.Request) -> web.Response:
-    """/r/<slug>: 302 to the target with the partner's ref and UTM parameters; the click is recorded."""
-    headers = request.headers
+    """/r/<slug>: 302 to the target with the partner's ref and UTM parameters; a GET is recorded as a click."""
+    headers, clicks, slug = request.headers, request.app[CLICKS_KEY], request.match_info["slug"]
     try:
-        location = await request.app[CLICKS_KEY].resolve_and_record(
-            request.match_info["slug"],
-            client_ip(request, request.app[TRUST_FORWARDED_KEY]),
-            headers.get("User-Agent"),
-            headers.get("Referer"),
-        )
+        if request.method == "HEAD":  # link checkers and unfurlers probing the URL: answered, not recorded
+            location = await clicks.target(slug)
+        else:
+            location = await clicks.resolve_and_record(
+                slug,
+                client_ip(request, request.app[TRUST_FORWARDED_KEY]),
+                headers.get("User-Agent"),
+                headers.get("Referer"),
+            )
     except LinkLookupError:
         return _page(request, "unavailable")
     if location is None:

@@ -216,6 +216,13 @@ class ClickTracker:
         )
         return resolved.location
 
+    async def target(self, slug: str) -> str | None:
+        """Where the slug leads, recording nothing (HEAD requests: link checkers, not people)."""
+        if not is_valid_slug(slug):
+            return None
+        resolved = await self._resolve(slug)
+        return resolved.location if resolved is not None else None
+
     async def _first_click(self, key: str, now: datetime) -> bool:
         """Whether this click counts. If the dedupe store fails, the click counts: never fail the redirect."""
         try:

@@ -364,7 +364,7 @@ class ContentService:
         """/link: the recruit deep link, a tracked link per active item and per active product, with clicks."""
         uow, base = self._uow, self._ctx.public_base_url
         partner = await self._require(partner_id)
-        items = list(await uow.content.active())[:INLINE_LIMIT]
+        items = self._for(partner, await uow.content.active())[:INLINE_LIMIT]
         products = list(await uow.products.active())[:INLINE_LIMIT]
         content_links = await uow.links.for_content(partner.id, [i.id for i in items])
         product_links = await uow.links.for_products(partner.id, [p.id for p in products])
@@ -461,13 +461,13 @@ class ContentService:
         items: list[ContentItem]
         if query.startswith("#") and query[1:].isdigit():
             found = await uow.content.get(int(query[1:]))
-            items = [found] if found is not None and found.status == "active" else []
+            items = self._for(partner, [found] if found is not None and found.status == "active" else [])
         elif query:
-            items = list(await uow.content.search(query, INLINE_LIMIT))
+            items = self._for(partner, await uow.content.search(query, INLINE_LIMIT))
         else:
             pack = await self._pack(partner, self.local_day(partner), pushed=False)
             first = [i.content_id for i in pack.items]
-            rest = [i.id for i in await uow.content.active() if i.id not in first]
+            rest = [i.id for i in self._for(partner, await uow.content.active()) if i.id not in first]
             items = await uow.content.many((first + rest)[:INLINE_LIMIT])
         links = await self._links(partner, [i.id for i in items])
         result = []
@@ -527,12 +527,17 @@ class ContentService:
             return pack.items[0].content_id
         if ref.isdigit():
             return (await self._active_item(int(ref))).id
-        found = await self._uow.content.search(ref, 1)
+        found = self._for(partner, await self._uow.content.search(ref, INLINE_LIMIT))
         if not found:
             raise UsageError("content.not_found", ref=ref)
         return found[0].id
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _for(partner: Partner, items: Sequence[ContentItem]) -> list[ContentItem]:
+        """The items meant for the partner's level and activity segment."""
+        return [i for i in items if candidate(i).audience.includes(partner.level, partner.segment)]
 
     async def _active_item(self, content_id: int) -> ContentItem:
         item = await self._uow.content.get(content_id)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -172,10 +172,14 @@ class LinkRepository:
         return LinkTarget(link_id, partner_id, code, content_id, product_id, url, campaign)
 
     async def add_clicks(self, counts: dict[int, int]) -> None:
-        for link_id, count in counts.items():
-            await self._session.execute(
-                update(TrackedLink).where(TrackedLink.id == link_id).values(clicks=TrackedLink.clicks + count)
-            )
+        """Add counted clicks to several links in one executemany."""
+        if not counts:
+            return
+        table: Table = TrackedLink.__table__  # type: ignore[assignment]  # Core statement for executemany
+        stmt = (
+            update(table).where(table.c.id == bindparam("link_id")).values(clicks=table.c.clicks + bindparam("added"))
+        )
+        await self._session.execute(stmt, [{"link_id": k, "added": v} for k, v in counts.items()])
 
     async def clicks_for(self, partner_id: int) -> int:
         result = await self._session.execute(

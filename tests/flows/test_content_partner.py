@@ -303,3 +303,27 @@ async def test_poster_command_bad_reference(harness: BotHarness) -> None:
     harness.session.clear()
     await harness.send(ALICE, "/poster 424242")
     assert harness.session.texts(ALICE.id) == [harness.t("en", "content.gone")]
+
+
+async def test_items_for_other_levels_are_not_offered(harness: BotHarness) -> None:
+    await add_item(harness, "For everyone")
+    gold = await add_item(harness, "Gold launch", levels=["gold"])
+    await harness.send(ALICE, "/start")
+    harness.session.clear()
+    await harness.send(ALICE, "/link")
+    [message] = harness.session.of("sendMessage", ALICE.id)
+    assert "For everyone" in message.text and "Gold launch" not in message.text
+    user = User(id=ALICE.id, is_bot=False, first_name="Alice", language_code="en")
+    await feed(harness, inline_query=InlineQuery(id="q9", from_user=user, query=f"#{gold}", offset=""))
+    [answer] = harness.session.of("answerInlineQuery")
+    assert [r["id"] for r in answer.params["results"]] == ["none"]
+    harness.session.clear()
+    await harness.send(ALICE, "/poster gold")
+    assert harness.session.texts(ALICE.id) == [harness.t("en", "content.not_found", ref="gold")]
+
+    async with harness.sessionmaker() as s, s.begin():
+        alice = (await s.execute(select(Partner).where(Partner.tg_user_id == ALICE.id))).scalar_one()
+        alice.level = "gold"
+    harness.session.clear()
+    await harness.send(ALICE, "/link")
+    assert "Gold launch" in harness.session.of("sendMessage", ALICE.id)[0].text
