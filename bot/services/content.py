@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -473,7 +474,7 @@ class ContentService:
         result = []
         for item in items:
             media_file = item.media_file_id or await uow.files.get(media_key(item))
-            poster = await uow.files.get(poster_key(item, partner.id, self._ctx.poster_template_tag))
+            poster = await uow.files.get(poster_key(item, partner, self._ctx.poster_template_tag))
             result.append(
                 InlineItem(
                     content_id=item.id,
@@ -493,7 +494,7 @@ class ContentService:
         partner = await self._require(partner_id)
         item = await self._active_item(content_id)
         link = (await self._links(partner, [item.id]))[item.id]
-        key = poster_key(item, partner.id, self._ctx.poster_template_tag)
+        key = poster_key(item, partner, self._ctx.poster_template_tag)
         file_id = await self._uow.files.get(key)
         self._uow.events.add(
             partner_id=partner.id,
@@ -568,5 +569,7 @@ class InlineItem:
     poster_file_id: str | None
 
 
-def poster_key(item: ContentItem, partner_id: int, template_tag: str) -> str:
-    return f"poster:{item.id}:r{item.revision}:{partner_id}:{template_tag}"
+def poster_key(item: ContentItem, partner: Partner, template_tag: str) -> str:
+    """Telegram's copy of a poster is reused only for the same item revision, partner name and template version."""
+    name = hashlib.sha1(display_name(partner).encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"poster:{item.id}:r{item.revision}:{partner.id}:{name}:{template_tag}"

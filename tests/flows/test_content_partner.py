@@ -293,6 +293,11 @@ async def test_poster_renders_once_then_resends_telegrams_copy(harness: BotHarne
     made = await events(harness, EventType.POSTER_MADE)
     assert [e.payload["cached"] for e in made] == [False, True]
 
+    async with harness.sessionmaker() as s, s.begin():  # an admin edits the item: its revision goes up
+        (await s.get(ContentItem, item)).revision = 2  # type: ignore[union-attr]
+    await harness.send(ALICE, f"/poster {item}")
+    assert renderer.renders == before + 2
+
 
 async def test_poster_command_bad_reference(harness: BotHarness) -> None:
     await add_item(harness, "Spring sale")
