@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -97,3 +98,29 @@ async def test_rows_left_claimed_by_a_crash_are_released(harness: BotHarness) ->
     assert await harness.sender.release_stale() == 1
     assert await harness.drain_outbox() == 1
     assert (await row(harness)).status == "sent"
+
+
+async def test_media_rows_upload_once_and_keep_telegrams_file_id(harness: BotHarness, tmp_path: Any) -> None:
+    from bot.services.notify import enqueue_media
+    from storage.models import TelegramFile
+
+    picture, clip = tmp_path / "p.jpg", tmp_path / "c.mp4"
+    picture.write_bytes(b"\xff\xd8jpeg")
+    clip.write_bytes(b"mp4")
+    await harness.send(ALICE, "/start")
+    async with UnitOfWork(harness.sessionmaker) as uow:
+        alice = await uow.partners.by_tg_id(ALICE.id)
+        assert alice is not None
+        for key, kind, path in (("m:photo", "photo", picture), ("m:video", "video", clip)):
+            await enqueue_media(
+                uow, harness.ctx, recipient=alice, dedupe_key=key, kind=kind, file_id=None, path=path,
+                caption="<b>x</b>", file_key=f"file:{kind}",
+            )  # fmt: skip
+    harness.session.clear()
+    await harness.drain_outbox()
+    await harness.pass_time(2)
+    await harness.drain_outbox()
+    assert [c.method for c in harness.session.calls] == ["sendPhoto", "sendVideo"]
+    async with harness.sessionmaker() as s:
+        files = {f.key: f.file_id for f in (await s.execute(select(TelegramFile))).scalars()}
+    assert files["file:photo"].startswith("photo-") and files["file:video"].startswith("video-")
