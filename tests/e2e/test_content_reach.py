@@ -23,7 +23,7 @@ from bot.sandbox.client import EmulatorClient, TgUser, wait_for
 from bot.sandbox.emulator import BotAPIEmulator
 from storage.db import create_engine
 from storage.models import Event, TrackedLink
-from tests.e2e.conftest import ROOT, BotProcess, bot_env
+from tests.e2e.conftest import ADMIN_ID, ROOT, BotProcess, bot_env
 from tests.e2e.test_bot_process import buttons, plain, say
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -186,5 +186,48 @@ async def test_the_scheduler_pushes_todays_pack_at_the_partners_hour(
             ALICE.id, lambda m: m["message_id"] > header["message_id"] and "Spring tea" in plain(m), timeout=15
         )
         assert LINK_RE.search(plain(item))
+    finally:
+        await bot.stop()
+
+
+@pytest.mark.parametrize("e2e_database_url", ["sqlite"], indirect=True)
+async def test_an_admin_adds_a_photo_item_in_chat_and_a_partner_gets_it(
+    emulator: BotAPIEmulator, client: EmulatorClient, e2e_database_url: str, tmp_path: Path
+) -> None:
+    admin = TgUser(id=ADMIN_ID, first_name="Root", language_code="en")
+    env = bot_env(emulator, e2e_database_url, CONTENT_DIR=str(tmp_path / "content"))
+    bot = BotProcess(env, [], tmp_path / "bot.log")
+    await bot.start()
+    try:
+        await say(client, admin, "/start", "Welcome")
+        await say(client, admin, "/content add", "Send the material")
+        picture = io.BytesIO()
+        Image.new("RGB", (900, 600), (10, 160, 90)).save(picture, format="JPEG")
+        sent = await client.send_message(admin, photo=picture.getvalue(), caption="Green tea, picked this week.")
+        await client.wait_for_bot_message(
+            admin.id, lambda m: m["message_id"] > sent["message_id"] and "Title?" in plain(m), timeout=15
+        )
+        await say(client, admin, "Green tea", "Share text?")
+        await say(client, admin, "-", "Target link?")
+        await say(client, admin, "ftp://nope", "not a web link")
+        await say(client, admin, "https://shop.example.com/green", "Tags?")
+        audience = await say(client, admin, "tea", "Who is it for?")
+        await client.press(
+            admin,
+            audience["message_id"],
+            next(b for b in buttons(audience) if b["text"] == "Everyone")["callback_data"],
+        )
+        await client.wait_for_bot_message(admin.id, lambda m: "When should partners get it?" in plain(m), timeout=15)
+        confirm = await say(client, admin, "-", "Save it?")
+        await client.press(
+            admin, confirm["message_id"], next(b for b in buttons(confirm) if "Save" in b["text"])["callback_data"]
+        )
+        await client.wait_for_bot_message(admin.id, lambda m: "Saved as #" in plain(m), timeout=15)
+        kept = list((tmp_path / "content").iterdir())
+        assert len(kept) == 1 and Image.open(kept[0]).size == (900, 600)  # the original, downloaded
+
+        await say(client, ALICE, "/start", "Welcome to Partner Assistant")
+        item = await say(client, ALICE, "/today", "Green tea, picked this week.")
+        assert item["kind"] == "photo" and LINK_RE.search(plain(item))
     finally:
         await bot.stop()
