@@ -63,16 +63,24 @@ async def today(message: Message, bot: Bot, partner: PartnerView, uc: UseCases, 
         await _send_item(bot, message.chat.id, item, uc, t)
 
 
+LINK_TITLE_LIMIT = 60
+"""Titles in /link are cut so 20 items and products stay well within one message."""
+
+
+def _short(title: str) -> str:
+    return title if len(title) <= LINK_TITLE_LIMIT else title[: LINK_TITLE_LIMIT - 1] + "…"
+
+
 def render_links(view: LinksView, t: Texts) -> str:
     lines = [t("content.links.title"), t("content.links.recruit", link=view.deep_link)]
     if view.content:
         lines.append(t("content.links.content_header"))
-        lines += [t("content.links.line", title=c.title, clicks=c.clicks, link=c.link) for c in view.content]
+        lines += [t("content.links.line", title=_short(c.title), clicks=c.clicks, link=c.link) for c in view.content]
     else:
         lines.append(t("content.links.none"))
     if view.products:
         lines.append(t("content.links.product_header"))
-        lines += [t("content.links.line", title=p.title, clicks=p.clicks, link=p.link) for p in view.products]
+        lines += [t("content.links.line", title=_short(p.title), clicks=p.clicks, link=p.link) for p in view.products]
     return "\n".join(lines)
 
 
