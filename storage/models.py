@@ -238,3 +238,122 @@ class DailyPack(Base):
     pushed: Mapped[bool] = mapped_column(Boolean, default=False)
     """True when the scheduled push queued it (False: only asked for with /today so far)."""
     created_at: Mapped[datetime]
+
+
+class RuleVersion(Base):
+    """A commission plan as uploaded; published versions are never changed, only superseded."""
+
+    __tablename__ = "rule_versions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    plan_text: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    """draft | published | superseded."""
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+
+
+class Order(Base):
+    """An order from the shop (API, CSV or chat). (source, external_id) is its idempotency key."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_source_external", "source", "external_id", unique=True),
+        Index("ix_orders_partner_paid", "partner_id", "paid_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """Canonical hash of the payload: a replay with the same meaning is identical, another payload conflicts."""
+    customer_id: Mapped[str] = mapped_column(String(64))
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    attribution: Mapped[str] = mapped_column(String(16))
+    """partner_code | coupon | customer | none."""
+    coupon: Mapped[str | None] = mapped_column(String(32))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    paid_at: Mapped[datetime]
+    rules_version: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    """settled | unattributed | held (flagged, waiting for an admin) | void."""
+    created_at: Mapped[datetime]
+
+
+class Refund(Base):
+    """A refund from the shop; parked until its order arrives. (source, external_id) is its idempotency key."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (Index("ix_refunds_source_external", "source", "external_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(64))
+    order_external_id: Mapped[str] = mapped_column(String(64), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3))
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    """applied | parked (the order has not arrived yet)."""
+    created_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
+
+
+class LedgerEntry(Base):
+    """One line of a double-entry transaction: the lines of one `txn` sum to zero. Append-only."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_entries_txn_line", "txn", "line", unique=True),
+        Index("ix_ledger_entries_partner_created", "partner_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    txn: Mapped[str] = mapped_column(String(160))
+    """The transaction's idempotency key, e.g. 'order:api:A1001'; a replay cannot write its lines twice."""
+    line: Mapped[int] = mapped_column(Integer)
+    account: Mapped[str] = mapped_column(String(64))
+    """'partner:<id>' or a platform account such as 'platform:commission'."""
+    partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    bucket: Mapped[str] = mapped_column(String(16))
+    """pending | available | requested | paid for partners; the account's own name for platform lines."""
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(24))
+    """commission | reversal | release | withdrawal | payout | dividend | adjustment."""
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    tier: Mapped[int | None] = mapped_column(Integer)
+    level: Mapped[str | None] = mapped_column(String(32))
+    rate: Mapped[str | None] = mapped_column(String(16))
+    base_minor: Mapped[int | None] = mapped_column(BigInteger)
+    rule: Mapped[str | None] = mapped_column(String(120))
+    rules_version: Mapped[int | None] = mapped_column(Integer)
+    available_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class CustomerBinding(Base):
+    """First-touch binding of a shop customer to the partner who brought them."""
+
+    __tablename__ = "customer_bindings"
+
+    customer_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    bound_at: Mapped[datetime]
+
+
+class Coupon(Base):
+    """A coupon code owned by a partner; an order using it is attributed to them."""
+
+    __tablename__ = "coupons"
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]

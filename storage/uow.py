@@ -12,6 +12,7 @@ from storage.repositories import (
     ContentRepository,
     EventRepository,
     FileRepository,
+    LedgerRepository,
     LinkRepository,
     OutboxRepository,
     PackRepository,
@@ -51,6 +52,7 @@ class UnitOfWork:
         self.links = LinkRepository(self._session)
         self.files = FileRepository(self._session)
         self.packs = PackRepository(self._session)
+        self.ledger = LedgerRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -10,6 +10,7 @@ from storage.repositories.content import (
     ProductRepository,
 )
 from storage.repositories.events import EventRepository
+from storage.repositories.ledger import LedgerRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 
@@ -19,6 +20,7 @@ __all__ = [
     "ContentRepository",
     "EventRepository",
     "FileRepository",
+    "LedgerRepository",
     "LinkRepository",
     "OutboxRepository",
     "PackRepository",

@@ -1,0 +1,175 @@
+"""Orders, refunds, the append-only ledger, rule versions, customer bindings and coupons."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Coupon, CustomerBinding, LedgerEntry, Order, Refund, RuleVersion
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+class LedgerRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    # ------------------------------------------------------------------ rule versions
+
+    async def published_rules(self) -> RuleVersion | None:
+        result = await self._session.execute(
+            select(RuleVersion).where(RuleVersion.status == "published").order_by(RuleVersion.version.desc()).limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def rules_version(self, version: int) -> RuleVersion | None:
+        result = await self._session.execute(select(RuleVersion).where(RuleVersion.version == version))
+        return result.scalar_one_or_none()
+
+    async def next_rules_version(self) -> int:
+        result = await self._session.execute(select(func.coalesce(func.max(RuleVersion.version), 0)))
+        return int(result.scalar_one()) + 1
+
+    def add_rules(self, version: RuleVersion) -> RuleVersion:
+        self._session.add(version)
+        return version
+
+    # ------------------------------------------------------------------ orders and refunds
+
+    async def claim_order(self, values: Mapping[str, Any]) -> int | None:
+        """Insert the order unless (source, external_id) exists: the database decides, so concurrent replays
+        cannot both win. Returns the new id, or None when the order was there already."""
+        stmt = (
+            _insert(self._session)(Order)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(Order.id)
+        )
+        return (await self._session.execute(stmt)).scalar_one_or_none()
+
+    async def order(self, source: str, external_id: str) -> Order | None:
+        result = await self._session.execute(
+            select(Order).where(Order.source == source, Order.external_id == external_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def order_by_id(self, order_id: int) -> Order | None:
+        return await self._session.get(Order, order_id)
+
+    async def claim_refund(self, values: Mapping[str, Any]) -> int | None:
+        """As `claim_order`, for refunds."""
+        stmt = (
+            _insert(self._session)(Refund)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(Refund.id)
+        )
+        return (await self._session.execute(stmt)).scalar_one_or_none()
+
+    async def refund(self, source: str, external_id: str) -> Refund | None:
+        result = await self._session.execute(
+            select(Refund).where(Refund.source == source, Refund.external_id == external_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def parked_refunds(self, order_external_id: str) -> Sequence[Refund]:
+        result = await self._session.execute(
+            select(Refund)
+            .where(Refund.order_external_id == order_external_id, Refund.status == "parked")
+            .order_by(Refund.id)
+        )
+        return result.scalars().all()
+
+    async def add_refunded(self, order_id: int, amount_minor: int) -> None:
+        await self._session.execute(
+            update(Order).where(Order.id == order_id).values(refunded_minor=Order.refunded_minor + amount_minor)
+        )
+
+    # ------------------------------------------------------------------ ledger
+
+    async def post(self, lines: Sequence[Mapping[str, Any]]) -> bool:
+        """Append one transaction's lines (they share `txn`; numbered by `line`). False, writing nothing, when
+        the transaction was posted before: the (txn, line) uniqueness makes a replay a no-op."""
+        if not lines:
+            return False
+        if sum(int(line["amount_minor"]) for line in lines) != 0:
+            raise ValueError(f"transaction {lines[0]['txn']} does not balance")
+        stmt = (
+            _insert(self._session)(LedgerEntry)
+            .on_conflict_do_nothing(index_elements=["txn", "line"])
+            .returning(LedgerEntry.id)
+        )
+        written = (await self._session.execute(stmt, [dict(line) for line in lines])).all()
+        if written and len(written) != len(lines):
+            raise RuntimeError(f"transaction {lines[0]['txn']} was partly posted before")
+        return bool(written)
+
+    async def entries_for(self, partner_id: int, limit: int) -> Sequence[LedgerEntry]:
+        result = await self._session.execute(
+            select(LedgerEntry)
+            .where(LedgerEntry.partner_id == partner_id)
+            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def entries_of_order(self, order_id: int) -> Sequence[LedgerEntry]:
+        result = await self._session.execute(
+            select(LedgerEntry).where(LedgerEntry.order_id == order_id).order_by(LedgerEntry.id)
+        )
+        return result.scalars().all()
+
+    async def balances(self, partner_id: int) -> dict[tuple[str, str], int]:
+        """(bucket, currency) → sum of the partner's entries."""
+        result = await self._session.execute(
+            select(LedgerEntry.bucket, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+            .where(LedgerEntry.partner_id == partner_id)
+            .group_by(LedgerEntry.bucket, LedgerEntry.currency)
+        )
+        return {(bucket, currency): int(total) for bucket, currency, total in result.all()}
+
+    async def matured(self, now: datetime, limit: int) -> Sequence[LedgerEntry]:
+        """Pending commission lines whose hold has ended."""
+        result = await self._session.execute(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.bucket == "pending",
+                LedgerEntry.available_at.is_not(None),
+                LedgerEntry.available_at <= now,
+            )
+            .order_by(LedgerEntry.id)
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    # ------------------------------------------------------------------ attribution
+
+    async def coupon_owner(self, code: str) -> int | None:
+        result = await self._session.execute(
+            select(Coupon.partner_id).where(func.lower(Coupon.code) == code.lower(), Coupon.active.is_(True))
+        )
+        return result.scalar_one_or_none()
+
+    async def bind_customer(self, customer_id: str, partner_id: int, now: datetime) -> int:
+        """First touch: bind the customer unless they are bound already; returns the partner they belong to."""
+        stmt = (
+            _insert(self._session)(CustomerBinding)
+            .values(customer_id=customer_id, partner_id=partner_id, bound_at=now)
+            .on_conflict_do_nothing(index_elements=["customer_id"])
+        )
+        await self._session.execute(stmt)
+        owner = await self.customer_owner(customer_id)
+        return owner if owner is not None else partner_id
+
+    async def customer_owner(self, customer_id: str) -> int | None:
+        result = await self._session.execute(
+            select(CustomerBinding.partner_id).where(CustomerBinding.customer_id == customer_id)
+        )
+        return result.scalar_one_or_none()
