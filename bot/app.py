@@ -33,11 +33,14 @@ from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.media.posters import PosterRenderer, TemplateError, load_template
 from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
+from bot.orders_http import OrdersEndpoint, install_unconfigured
 from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
 from bot.scheduling.factory import build_job_scheduler
 from bot.scheduling.jobs import (
     DISPATCH_PACKS,
     DISPATCH_PACKS_ID,
+    RELEASE_COMMISSION,
+    RELEASE_COMMISSION_ID,
     RELEASE_STALE_OUTBOX,
     RELEASE_STALE_OUTBOX_ID,
     REPORT_BROADCASTS,
@@ -46,6 +49,7 @@ from bot.scheduling.jobs import (
 )
 from bot.services.clicks import ClickDedupe, ClickTracker, MemoryClickDedupe
 from bot.services.context import ServiceContext
+from bot.services.ledger import SettlementService
 from bot.services.menu import CommandMenu
 from bot.services.partners import PartnerService
 from bot.services.views import PartnerView
@@ -157,6 +161,8 @@ class BotApp:
     async def start(self, *, serve_web: bool = True) -> None:
         """Migrate, learn who the bot is, install menus, start the sender, scheduler and web server."""
         await upgrade_to_head(self.engine)
+        async with UnitOfWork(self.sessionmaker) as uow:  # the shipped commission plan is version 1
+            await SettlementService(uow, self.ctx).ensure_plan()
         me = await self.bot.get_me()
         self.ctx.bot_username = me.username or ""
         await self.menu.install_defaults()
@@ -169,6 +175,7 @@ class BotApp:
         await self.scheduler.schedule_interval(
             REPORT_BROADCASTS, REPORT_BROADCASTS_ID, every=timedelta(seconds=REPORT_BROADCASTS_EVERY_SECONDS)
         )
+        await self.scheduler.schedule_interval(RELEASE_COMMISSION, RELEASE_COMMISSION_ID, every=timedelta(minutes=10))
         # The first dispatch right after start-up: packs due while the bot was down go out at once.
         await self.scheduler.schedule_interval(
             DISPATCH_PACKS,
@@ -313,6 +320,11 @@ def create_app(
     app.web_app = build_web_app(
         app.health, app.clicks, translator=translator, trust_forwarded_for=settings.trust_forwarded_for
     )
+    if settings.orders_api_secret is not None:
+        secret = settings.orders_api_secret.get_secret_value().encode()
+        OrdersEndpoint(secret, sessionmaker, ctx, on_outbox=sender.wake).install(app.web_app)
+    else:
+        install_unconfigured(app.web_app)
     scheduler.install_runtime(
         JobRuntime(
             settings=settings,

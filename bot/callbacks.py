@@ -48,3 +48,8 @@ class LibraryCallback(CallbackData, prefix="lib"):
     """The list page to go back to."""
     field: str = ""
     """title | text | url | tags | audience | schedule, for `edit`."""
+
+
+class WalletCallback(CallbackData, prefix="wal"):
+    action: str
+    """rates — the plan's rates for the partner's level and the next one."""

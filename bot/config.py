@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     delivery_paid_rate: int = Field(default=1000, ge=1, le=1000, description="messages per second when paid")
     media_dir: Path = Path("data/outbox-media")
     """Where pictures queued as raw bytes are kept until sent; every sender process must see the same folder."""
+    orders_api_secret: SecretStr | None = None
+    """Shared secret of the shop's signed POST /api/orders and /api/refunds (HMAC-SHA256). Unset: they answer 503."""
     content_dir: Path = Path("data/content")
     """Original pictures and videos of content items, kept for poster rendering; shared by every process."""
     link_salt: SecretStr | None = None

@@ -18,6 +18,7 @@ from handlers import (
     settings,
     start,
     stats,
+    wallet,
 )
 
 
@@ -28,6 +29,7 @@ def build_routers() -> list[Router]:
         start.build_router(),
         profile.build_router(),
         content.build_router(),
+        wallet.build_router(),
         language.build_router(),
         settings.build_router(),
         admin.build_router(),

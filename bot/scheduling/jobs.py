@@ -42,6 +42,28 @@ async def report_broadcast_progress() -> None:
         await rt.use_cases(uow).broadcasts.report_progress()
 
 
+RELEASE_COMMISSION = "bot.scheduling.jobs:release_matured_commission"
+RELEASE_COMMISSION_ID = "ledger:release"
+RELEASE_BATCH = 500
+
+
+# Every 10 minutes. A run more than 9 minutes late is skipped (the next one does the same work); missed runs
+# coalesce; one instance, and each release is a once-only ledger transaction ('release:<entry>') anyway.
+@scheduled_job(misfire_grace_time=540, coalesce=True, max_instances=1)
+async def release_matured_commission() -> None:
+    """Commission whose hold period has ended moves from pending to available, and the partner is told."""
+    rt = job_runtime()
+    total = 0
+    while True:
+        async with rt.unit_of_work() as uow:
+            released = await rt.use_cases(uow).settlement.release_matured(RELEASE_BATCH)
+        total += released
+        if released < RELEASE_BATCH:
+            break
+    if total:
+        log.info("released %s matured commission lines", total)
+
+
 DISPATCH_PACKS = "bot.scheduling.jobs:dispatch_daily_packs"
 DISPATCH_PACKS_ID = "packs:dispatch"
 PACK_BATCH = 500

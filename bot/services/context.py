@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.domain.rules import Plan
 from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
 
@@ -34,4 +35,6 @@ class ServiceContext:
     poster_template: str = "classic"
     poster_template_tag: str = "classic@1"
     """The template's name@version: cached posters of another version are not reused."""
+    plans: dict[int, Plan] = field(default_factory=dict)
+    """Parsed commission plans by version (versions never change once stored)."""
     choice: Callable[[str], str] = field(default=secrets.choice)

@@ -15,7 +15,7 @@ from bot.services.views import PartnerView
 
 log = logging.getLogger(__name__)
 
-PARTNER_COMMANDS = ("today", "me", "link", "poster", "card", "settings", "lang", "help")
+PARTNER_COMMANDS = ("today", "wallet", "me", "link", "poster", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
 ADMIN_COMMANDS = ("content", "grant", "revoke", "audit", "broadcast", "stats")
 

@@ -7,11 +7,13 @@ from functools import cached_property
 from bot.services.broadcasts import BroadcastService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
+from bot.services.ledger import SettlementService
 from bot.services.library import LibraryService
 from bot.services.partners import PartnerService
 from bot.services.roles import RoleService
 from bot.services.settings import SettingsService
 from bot.services.stats import StatsService
+from bot.services.wallet import WalletService
 from storage.uow import UnitOfWork
 
 
@@ -39,6 +41,10 @@ class UseCases:
         return ContentService(self.uow, self.ctx)
 
     @cached_property
+    def settlement(self) -> SettlementService:
+        return SettlementService(self.uow, self.ctx)
+
+    @cached_property
     def settings(self) -> SettingsService:
         return SettingsService(self.uow, self.ctx)
 
@@ -49,3 +55,7 @@ class UseCases:
     @cached_property
     def library(self) -> LibraryService:
         return LibraryService(self.uow, self.ctx)
+
+    @cached_property
+    def wallet(self) -> WalletService:
+        return WalletService(self.uow, self.ctx)

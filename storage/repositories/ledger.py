@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from storage.models import Coupon, CustomerBinding, LedgerEntry, Order, Refund, RuleVersion
 
@@ -36,6 +37,15 @@ class LedgerRepository:
     async def next_rules_version(self) -> int:
         result = await self._session.execute(select(func.coalesce(func.max(RuleVersion.version), 0)))
         return int(result.scalar_one()) + 1
+
+    async def rule_history(self) -> Sequence[RuleVersion]:
+        """Published and superseded versions, newest first."""
+        result = await self._session.execute(
+            select(RuleVersion)
+            .where(RuleVersion.status.in_(["published", "superseded"]))
+            .order_by(RuleVersion.version.desc())
+        )
+        return result.scalars().all()
 
     def add_rules(self, version: RuleVersion) -> RuleVersion:
         self._session.add(version)
@@ -126,6 +136,29 @@ class LedgerRepository:
         )
         return result.scalars().all()
 
+    async def was_released(self, entry_id: int) -> bool:
+        result = await self._session.execute(
+            select(LedgerEntry.id).where(LedgerEntry.txn == f"release:{entry_id}").limit(1)
+        )
+        return result.first() is not None
+
+    async def pending_reversals(self, entry: LedgerEntry) -> int:
+        """What refunds took back from a commission line while it was still pending (zero or negative).
+
+        A line is the earner's share of one order under one rule: with category overrides an earner may have
+        several lines at one tier, each reversed on its own."""
+        result = await self._session.execute(
+            select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+                LedgerEntry.order_id == entry.order_id,
+                LedgerEntry.partner_id == entry.partner_id,
+                LedgerEntry.tier == entry.tier,
+                LedgerEntry.rule == entry.rule,
+                LedgerEntry.kind == "reversal",
+                LedgerEntry.bucket == "pending",
+            )
+        )
+        return int(result.scalar_one())
+
     async def balances(self, partner_id: int) -> dict[tuple[str, str], int]:
         """(bucket, currency) → sum of the partner's entries."""
         result = await self._session.execute(
@@ -137,12 +170,16 @@ class LedgerRepository:
 
     async def matured(self, now: datetime, limit: int) -> Sequence[LedgerEntry]:
         """Pending commission lines whose hold has ended."""
+        release = aliased(LedgerEntry)
+        released = select(release.id).where(release.txn == literal("release:") + cast(LedgerEntry.id, String)).exists()
         result = await self._session.execute(
             select(LedgerEntry)
             .where(
                 LedgerEntry.bucket == "pending",
+                LedgerEntry.kind == "commission",
                 LedgerEntry.available_at.is_not(None),
                 LedgerEntry.available_at <= now,
+                ~released,
             )
             .order_by(LedgerEntry.id)
             .limit(limit)
@@ -173,3 +210,26 @@ class LedgerRepository:
             select(CustomerBinding.partner_id).where(CustomerBinding.customer_id == customer_id)
         )
         return result.scalar_one_or_none()
+
+    # ------------------------------------------------------------------ the partner's wallet
+
+    async def statement_lines(self, partner_id: int, limit: int) -> Sequence[LedgerEntry]:
+        """The partner's newest entries as a statement shows them: a release is one line (its available leg),
+        and lines of zero (a release of fully refunded commission) are left out."""
+        result = await self._session.execute(
+            select(LedgerEntry)
+            .where(
+                LedgerEntry.partner_id == partner_id,
+                LedgerEntry.amount_minor != 0,
+                ~((LedgerEntry.kind == "release") & (LedgerEntry.bucket == "pending")),
+            )
+            .order_by(LedgerEntry.created_at.desc(), LedgerEntry.id.desc())
+            .limit(limit)
+        )
+        return result.scalars().all()
+
+    async def orders_by_ids(self, order_ids: Sequence[int]) -> dict[int, Order]:
+        if not order_ids:
+            return {}
+        result = await self._session.execute(select(Order).where(Order.id.in_(set(order_ids))))
+        return {order.id: order for order in result.scalars()}

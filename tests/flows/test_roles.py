@@ -48,6 +48,7 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert menu.params["scope"] == {"type": "chat", "chat_id": ALICE.id}
     assert [c["command"] for c in menu.params["commands"]] == [
         "today",
+        "wallet",
         "me",
         "link",
         "poster",
