@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks import delivery, posters, redirect, update_handling
+from benchmarks import delivery, posters, redirect, settlement, update_handling
 from benchmarks.report import Result, reachable, render
 
 
@@ -23,6 +23,7 @@ async def _with_postgres(quick: bool) -> list[Result]:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
         results = await update_handling.run(quick=quick, postgres_url=url)
         results += await delivery.run(quick=quick, database_url=url)
+        results += await settlement.run(quick=quick, database_url=url, label="postgres")
         return results + await redirect.run(quick=quick, database_url=url)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -39,6 +40,8 @@ async def main(quick: bool) -> int:
         results += await delivery.run(quick=quick, database_url=f"sqlite+aiosqlite:///{sqlite_file}")
         redirect_db = sqlite_file.with_name("redirect.db")
         results += await redirect.run(quick=quick, database_url=f"sqlite+aiosqlite:///{redirect_db}")
+    settlement_db = Path(tempfile.mkdtemp(prefix="pa-bench-")) / "settlement.db"  # SQLite has its own target
+    results += await settlement.run(quick=quick, database_url=f"sqlite+aiosqlite:///{settlement_db}", label="sqlite")
     results += await posters.run(quick=quick)  # no database: the same in both cases
     poster_db = Path(tempfile.mkdtemp(prefix="pa-bench-")) / "posters.db"
     results += await posters.repeat_posters(f"sqlite+aiosqlite:///{poster_db}")

@@ -53,3 +53,26 @@ class LibraryCallback(CallbackData, prefix="lib"):
 class WalletCallback(CallbackData, prefix="wal"):
     action: str
     """rates — the plan's rates for the partner's level and the next one."""
+
+
+class RulesCallback(CallbackData, prefix="ru"):
+    """The commission plan's versions (/rules): `ru:<action>:<version>:<check>`."""
+
+    action: str
+    """file (send the plan file of `version`) · publish (confirmed) | cancel — on the publish confirmation."""
+    version: int = 0
+    check: str = ""
+    """The first characters of the draft's checksum: a publish press for a draft replaced since is refused."""
+
+
+class PayoutCallback(CallbackData, prefix="po"):
+    """A withdrawal request's buttons in /payouts: `po:<action>:<id>`."""
+
+    action: str
+    """approve · reject (asks for the reason) · pay (asks for the payment reference)."""
+    id: int
+
+
+class OrdersCsvCallback(CallbackData, prefix="oc"):
+    action: str
+    """import | cancel — on the preview of an admin's CSV of orders."""

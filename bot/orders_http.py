@@ -27,7 +27,7 @@ from bot.domain.orders_api import (
     verify_signature,
 )
 from bot.services.context import ServiceContext
-from bot.services.ledger import Outcome, RefundTooLarge
+from bot.services.ledger import CurrencyNotInPlan, Outcome, RefundTooLarge
 from bot.services.registry import UseCases
 from storage.uow import UnitOfWork
 
@@ -87,6 +87,9 @@ class OrdersEndpoint:
                 outbox = uow.outbox_dirty
         except RefundTooLarge:
             errors = [FieldError("amount", "more than what is left of the order, or another currency")]
+            return web.json_response(error_response_body(errors), status=422)
+        except CurrencyNotInPlan as exc:
+            errors = [FieldError("currency", f"the commission plan pays in {exc.currency}")]
             return web.json_response(error_response_body(errors), status=422)
         except (OperationalError, DBAPIError):
             log.exception("%s %s: the database is unavailable", request.method, request.path)

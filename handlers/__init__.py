@@ -14,7 +14,10 @@ from handlers import (
     language,
     lead,
     library,
+    order_import,
+    payouts,
     profile,
+    rules,
     settings,
     start,
     stats,
@@ -37,6 +40,9 @@ def build_routers() -> list[Router]:
         lead.build_router(),
         stats.build_router(),
         library.build_router(),
+        rules.build_router(),
+        payouts.build_router(),
+        order_import.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

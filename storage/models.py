@@ -357,3 +357,27 @@ class Coupon(Base):
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
+
+
+class Withdrawal(Base):
+    """A partner's request to be paid out. Its money moves through the ledger: available → requested on the
+    request, back to available on a rejection, requested → paid once finance has paid it."""
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (Index("ix_withdrawals_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16))
+    """requested | approved | rejected | paid."""
+    reason: Mapped[str | None] = mapped_column(String(500))
+    """Why an admin rejected it."""
+    reference: Mapped[str | None] = mapped_column(String(128))
+    """The payment's reference (bank or wallet transaction id), given when it is marked paid."""
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    """When it was approved or rejected."""
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    paid_at: Mapped[datetime | None]

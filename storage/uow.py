@@ -18,6 +18,7 @@ from storage.repositories import (
     PackRepository,
     PartnerRepository,
     ProductRepository,
+    WithdrawalRepository,
 )
 
 
@@ -53,6 +54,7 @@ class UnitOfWork:
         self.files = FileRepository(self._session)
         self.packs = PackRepository(self._session)
         self.ledger = LedgerRepository(self._session)
+        self.withdrawals = WithdrawalRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,8 +48,22 @@ class Settlement:
     """The JSON the API answers with; the same for the original delivery and its replays."""
 
 
+class CurrencyNotInPlan(ValueError):
+    """An order in a currency the commission plan does not pay in."""
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(currency)
+        self.currency = currency
+
+
 class RefundTooLarge(ValueError):
     """A refund larger than what is left of its order, or in another currency."""
+
+
+def _round_half_up(value: Fraction) -> int:
+    """To the nearest integer, halves away from zero (the rounding of bot.domain.money.percent_of)."""
+    magnitude = int(abs(value) + Fraction(1, 2))
+    return magnitude if value >= 0 else -magnitude
 
 
 def checksum(text: str) -> str:
@@ -71,22 +85,28 @@ class SettlementService:
         text = DEFAULT_PLAN.read_text(encoding="utf-8")
         load_plan(text, DEFAULT_PLAN.name)  # a broken shipped plan must fail loudly, not settle with it
         now = self._ctx.clock.now()
-        row = RuleVersion(
-            version=await self._uow.ledger.next_rules_version(),
-            plan_text=text,
-            checksum=checksum(text),
-            status="published",
-            created_at=now,
-            published_at=now,
+        # Concurrent first orders may both get here: the unique version number lets exactly one insert win.
+        await self._uow.ledger.add_rules_once(
+            {
+                "version": await self._uow.ledger.next_rules_version(),
+                "plan_text": text,
+                "checksum": checksum(text),
+                "status": "published",
+                "created_at": now,
+                "published_at": now,
+            }
         )
-        self._uow.ledger.add_rules(row)
-        await self._uow.flush()
-        return row
+        current = await self._uow.ledger.published_rules()
+        if current is None:
+            raise RuntimeError("could not store the default commission plan")
+        return current
 
     async def plan_for(self, paid_at: datetime) -> tuple[int, Plan]:
         """The plan in force when the order was paid (the first one for orders paid before any was published)."""
-        await self.ensure_plan()
         versions = await self._uow.ledger.rule_history()
+        if not versions:
+            await self.ensure_plan()
+            versions = await self._uow.ledger.rule_history()
         chosen = next((v for v in versions if v.published_at and v.published_at <= paid_at), versions[-1])
         return chosen.version, self._parsed(chosen)
 
@@ -99,8 +119,13 @@ class SettlementService:
     # ------------------------------------------------------------------ orders
 
     async def ingest_order(self, order: OrderIn, *, source: str = "api") -> Settlement:
-        """Record an order, attribute it and post its commission; a replay writes nothing."""
+        """Record an order, attribute it and post its commission; a replay writes nothing.
+
+        Raises `CurrencyNotInPlan` for an order in another currency than the plan in force pays in."""
         uow, now = self._uow, self._ctx.clock.now()
+        _, plan = await self.plan_for(order.paid_at)
+        if order.currency != plan.currency:
+            raise CurrencyNotInPlan(plan.currency)
         fingerprint = payload_fingerprint(order)
         claimed = await uow.ledger.claim_order(
             {
@@ -143,7 +168,7 @@ class SettlementService:
                 partner_id=partner.id,
                 type=EventType.ORDER_ATTRIBUTED,
                 occurred_at=now,
-                source=EventSource.API,
+                source=EventSource.API if source == "api" else EventSource.ADMIN,
                 payload={"order_id": order.order_id, "amount_minor": order.amount_minor, "currency": order.currency},
             )
         for parked in await uow.ledger.parked_refunds(order.order_id):
@@ -200,6 +225,14 @@ class SettlementService:
                     bucket="commission",
                     kind="commission",
                     amount=-line.amount.minor,
+                    # the same keys as the partner lines, so one INSERT carries the whole transaction
+                    tier=None,
+                    level=None,
+                    rate=None,
+                    base_minor=None,
+                    rule=None,
+                    rules_version=version,
+                    available_at=None,
                 )
             )
         await uow.ledger.post(entries)
@@ -352,8 +385,10 @@ class SettlementService:
                 and e.tier == entry.tier
                 and e.rule == entry.rule
             )
-            kept_share = Decimal(order.amount_minor - refunded_after) / Decimal(order.amount_minor or 1)
-            should_remain = int((Decimal(entry.amount_minor) * kept_share).to_integral_value(ROUND_HALF_UP))
+            # Exact arithmetic: the line's share of what the customer kept, rounded half away from zero once.
+            should_remain = _round_half_up(
+                Fraction(entry.amount_minor * (order.amount_minor - refunded_after), order.amount_minor or 1)
+            )
             reversal = should_remain - (entry.amount_minor + reversed_so_far)
             if reversal == 0:
                 continue
@@ -389,6 +424,7 @@ class SettlementService:
                     "partner_id": None,
                     "bucket": "commission",
                     "amount_minor": -reversal,
+                    "base_minor": None,
                 }
             )
         await uow.ledger.post(lines)

@@ -15,9 +15,9 @@ from bot.services.views import PartnerView
 
 log = logging.getLogger(__name__)
 
-PARTNER_COMMANDS = ("today", "wallet", "me", "link", "poster", "card", "settings", "lang", "help")
+PARTNER_COMMANDS = ("today", "wallet", "withdraw", "me", "link", "poster", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
-ADMIN_COMMANDS = ("content", "grant", "revoke", "audit", "broadcast", "stats")
+ADMIN_COMMANDS = ("content", "grant", "revoke", "audit", "broadcast", "stats", "rules", "payouts", "export")
 
 
 def commands_for(role: Role) -> tuple[str, ...]:

@@ -9,8 +9,11 @@ from bot.services.content import ContentService
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.library import LibraryService
+from bot.services.order_import import OrderImportService
 from bot.services.partners import PartnerService
+from bot.services.payouts import PayoutService
 from bot.services.roles import RoleService
+from bot.services.rules_admin import RulesService
 from bot.services.settings import SettingsService
 from bot.services.stats import StatsService
 from bot.services.wallet import WalletService
@@ -41,6 +44,10 @@ class UseCases:
         return ContentService(self.uow, self.ctx)
 
     @cached_property
+    def order_import(self) -> OrderImportService:
+        return OrderImportService(self.uow, self.ctx)
+
+    @cached_property
     def settlement(self) -> SettlementService:
         return SettlementService(self.uow, self.ctx)
 
@@ -59,3 +66,11 @@ class UseCases:
     @cached_property
     def wallet(self) -> WalletService:
         return WalletService(self.uow, self.ctx)
+
+    @cached_property
+    def payouts(self) -> PayoutService:
+        return PayoutService(self.uow, self.ctx)
+
+    @cached_property
+    def rules(self) -> RulesService:
+        return RulesService(self.uow, self.ctx)

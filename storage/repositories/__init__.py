@@ -13,6 +13,7 @@ from storage.repositories.events import EventRepository
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
+from storage.repositories.payouts import WithdrawalRepository
 
 __all__ = [
     "AuditRepository",
@@ -26,4 +27,5 @@ __all__ = [
     "PackRepository",
     "PartnerRepository",
     "ProductRepository",
+    "WithdrawalRepository",
 ]

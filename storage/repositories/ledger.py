@@ -47,6 +47,11 @@ class LedgerRepository:
         )
         return result.scalars().all()
 
+    async def add_rules_once(self, values: Mapping[str, Any]) -> None:
+        """Insert a rule version unless its number is taken (two processes storing the default plan at once)."""
+        stmt = _insert(self._session)(RuleVersion).values(**values).on_conflict_do_nothing(index_elements=["version"])
+        await self._session.execute(stmt)
+
     def add_rules(self, version: RuleVersion) -> RuleVersion:
         self._session.add(version)
         return version
@@ -194,16 +199,14 @@ class LedgerRepository:
         )
         return result.scalar_one_or_none()
 
-    async def bind_customer(self, customer_id: str, partner_id: int, now: datetime) -> int:
-        """First touch: bind the customer unless they are bound already; returns the partner they belong to."""
+    async def bind_customer(self, customer_id: str, partner_id: int, now: datetime) -> None:
+        """First touch: bind the customer unless they are bound already (the first partner keeps them)."""
         stmt = (
             _insert(self._session)(CustomerBinding)
             .values(customer_id=customer_id, partner_id=partner_id, bound_at=now)
             .on_conflict_do_nothing(index_elements=["customer_id"])
         )
         await self._session.execute(stmt)
-        owner = await self.customer_owner(customer_id)
-        return owner if owner is not None else partner_id
 
     async def customer_owner(self, customer_id: str) -> int | None:
         result = await self._session.execute(
@@ -233,3 +236,19 @@ class LedgerRepository:
             return {}
         result = await self._session.execute(select(Order).where(Order.id.in_(set(order_ids))))
         return {order.id: order for order in result.scalars()}
+
+    # ------------------------------------------------------------------ plan drafts and simulation (/rules)
+
+    async def draft_rules(self) -> RuleVersion | None:
+        """The plan version waiting to be published, if any (there is at most one: a new upload replaces it)."""
+        result = await self._session.execute(
+            select(RuleVersion).where(RuleVersion.status == "draft").order_by(RuleVersion.version.desc()).limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def attributed_orders_since(self, since: datetime) -> Sequence[Order]:
+        """Orders paid at or after `since` that were attributed to a partner, oldest first."""
+        result = await self._session.execute(
+            select(Order).where(Order.paid_at >= since, Order.partner_id.is_not(None)).order_by(Order.paid_at, Order.id)
+        )
+        return result.scalars().all()

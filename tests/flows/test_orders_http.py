@@ -251,3 +251,13 @@ async def test_category_overrides_are_reversed_and_released_line_by_line(harness
     async with UnitOfWork(harness.sessionmaker) as uow:
         await UseCases(uow, harness.ctx).settlement.release_matured()
     assert await balances(harness, BOB.id) == {"pending": 0, "available": 1400}
+
+
+async def test_an_order_in_a_currency_the_plan_does_not_pay_in_is_refused(harness: BotHarness, api: Any) -> None:
+    bob_code = await team(harness)
+    body = order(bob_code)
+    body["currency"] = "USD"
+    status, answer = await post(api, harness, "/api/orders", body)
+    assert status == 422
+    assert answer["fields"] == [{"path": "currency", "message": "the commission plan pays in CNY"}]
+    assert (await ledger_sum(harness))[1] == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.services.menu import ADMIN_COMMANDS
 from storage.models import AuditEntry, Partner
 from tests.support.harness import ADMIN_ID, BotHarness, tg_user
 
@@ -49,6 +50,7 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert [c["command"] for c in menu.params["commands"]] == [
         "today",
         "wallet",
+        "withdraw",
         "me",
         "link",
         "poster",
@@ -142,6 +144,10 @@ async def test_configured_admin_gets_admin_menu_on_first_start(harness: BotHarne
     await harness.send(ADMIN, "/start")
     [menu] = harness.session.of("setMyCommands")
     assert menu.params["scope"] == {"type": "chat", "chat_id": ADMIN_ID}
-    assert [c["command"] for c in menu.params["commands"]][-5:] == ["grant", "revoke", "audit", "broadcast", "stats"]
+    commands = [c["command"] for c in menu.params["commands"]]
+    assert commands[-len(ADMIN_COMMANDS) :] == list(ADMIN_COMMANDS)  # after the partner and lead commands
+    assert {"content", "grant", "revoke", "audit", "broadcast", "stats", "rules", "payouts", "export"} <= set(
+        ADMIN_COMMANDS
+    )
     await harness.send(ALICE, "/start")
     assert len(harness.session.of("setMyCommands")) == 1  # partners use the default per-language menu
