@@ -381,3 +381,46 @@ class Withdrawal(Base):
     """When it was approved or rejected."""
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     paid_at: Mapped[datetime | None]
+
+
+class PartnerBadge(Base):
+    """A badge a partner earned (rules-engine conditions); awarded once, kept for good."""
+
+    __tablename__ = "partner_badges"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    badge: Mapped[str] = mapped_column(String(64), primary_key=True)
+    awarded_at: Mapped[datetime]
+
+
+class LevelChange(Base):
+    """A partner's move between levels, with the metrics that decided it. Append-only."""
+
+    __tablename__ = "level_changes"
+    __table_args__ = (Index("ix_level_changes_partner_changed", "partner_id", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    from_level: Mapped[str] = mapped_column(String(32))
+    to_level: Mapped[str] = mapped_column(String(32))
+    rules_version: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column()
+    changed_at: Mapped[datetime]
+
+
+class OrderFlag(Base):
+    """A suspicious order held until an admin releases or voids it (self-purchase, shared customer, velocity)."""
+
+    __tablename__ = "order_flags"
+    __table_args__ = (Index("ix_order_flags_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    """self_purchase | shared_customer | velocity."""
+    detail: Mapped[dict[str, Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16))
+    """open | released | voided."""
+    created_at: Mapped[datetime]
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
