@@ -37,8 +37,14 @@ from bot.orders_http import OrdersEndpoint, install_unconfigured
 from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
 from bot.scheduling.factory import build_job_scheduler
 from bot.scheduling.jobs import (
+    ANNOUNCE_POOLS,
+    ANNOUNCE_POOLS_CRON,
+    ANNOUNCE_POOLS_ID,
     DISPATCH_PACKS,
     DISPATCH_PACKS_ID,
+    EVALUATE_LEVELS,
+    EVALUATE_LEVELS_CRON,
+    EVALUATE_LEVELS_ID,
     RELEASE_COMMISSION,
     RELEASE_COMMISSION_ID,
     RELEASE_STALE_OUTBOX,
@@ -176,12 +182,19 @@ class BotApp:
             REPORT_BROADCASTS, REPORT_BROADCASTS_ID, every=timedelta(seconds=REPORT_BROADCASTS_EVERY_SECONDS)
         )
         await self.scheduler.schedule_interval(RELEASE_COMMISSION, RELEASE_COMMISSION_ID, every=timedelta(minutes=10))
-        # The first dispatch right after start-up: packs due while the bot was down go out at once.
+        await self.scheduler.schedule_cron(
+            EVALUATE_LEVELS, EVALUATE_LEVELS_ID, cron=EVALUATE_LEVELS_CRON, timezone=self.settings.timezone
+        )
+        await self.scheduler.schedule_cron(
+            ANNOUNCE_POOLS, ANNOUNCE_POOLS_ID, cron=ANNOUNCE_POOLS_CRON, timezone=self.settings.timezone
+        )
+        # The first dispatch soon after start-up (packs due while the bot was down go out then), once the start-up
+        # work (stale outbox rows, a resumed broadcast) has had its first writes.
         await self.scheduler.schedule_interval(
             DISPATCH_PACKS,
             DISPATCH_PACKS_ID,
             every=timedelta(minutes=1),
-            first_run_at=self.ctx.clock.now() + timedelta(seconds=2),
+            first_run_at=self.ctx.clock.now() + timedelta(seconds=20),
         )
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
@@ -248,6 +261,8 @@ def create_app(
         public_base_url=settings.public_base_url,
         content_dir=settings.content_dir,
         poster_template=settings.poster_template,
+        fraud_velocity_orders=settings.fraud_velocity_orders,
+        fraud_velocity_minutes=settings.fraud_velocity_minutes,
     )
     if settings.link_salt is not None:
         ctx.link_salt = settings.link_salt.get_secret_value().encode()

@@ -76,3 +76,21 @@ class PayoutCallback(CallbackData, prefix="po"):
 class OrdersCsvCallback(CallbackData, prefix="oc"):
     action: str
     """import | cancel — on the preview of an admin's CSV of orders."""
+
+
+class PoolCallback(CallbackData, prefix="pl"):
+    """A dividend pool's buttons in /pools and in the period-end preview: `pl:<action>:<pool>:<period>`."""
+
+    action: str
+    """preview (show the split) · post (post it to the ledger; once per pool and period)."""
+    pool: str
+    period: str
+    """The period label: 2026-11, 2026-W48, 2026-Q4."""
+
+
+class FlagCallback(CallbackData, prefix="fl"):
+    """A held order's flag in /flags: `fl:<action>:<id>`."""
+
+    action: str
+    """release · void."""
+    id: int

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     """The web server is behind one trusted reverse proxy: take the visitor's IP from X-Forwarded-For."""
     poster_template: str = Field(default="classic", pattern=r"^[a-z0-9_-]{1,40}$")
+    fraud_velocity_orders: int = Field(default=5, ge=1)
+    """More than this many orders from one customer within FRAUD_VELOCITY_MINUTES are held for an admin."""
+    fraud_velocity_minutes: int = Field(default=10, ge=1)
     """Name of the poster template (bot/media/poster_templates/<name>.yaml or a file under POSTER_TEMPLATE_DIR)."""
     poster_template_dir: Path | None = None
     """Extra poster templates a designer adds without touching the code."""

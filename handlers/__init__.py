@@ -11,11 +11,13 @@ from handlers import (
     denied,
     errors,
     fallback,
+    flags,
     language,
     lead,
     library,
     order_import,
     payouts,
+    pools,
     profile,
     rules,
     settings,
@@ -43,6 +45,8 @@ def build_routers() -> list[Router]:
         rules.build_router(),
         payouts.build_router(),
         order_import.build_router(),
+        flags.build_router(),
+        pools.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

@@ -11,7 +11,7 @@ from aiogram.filters import Command
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.callbacks import WalletCallback
-from bot.domain.money import Money, format_money
+from bot.domain.money import Money, format_money, percent_of
 from bot.i18n import Raw, Texts
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
@@ -56,6 +56,16 @@ def explain(line: StatementLine, t: Texts, zone: ZoneInfo) -> str:
     if line.kind == "reversal" and order is not None and line.rate is not None:
         rate = format_rate(line.rate)
         return t("wallet.line.reversal", amount=_signed(line.amount, lang), order=order, rate=rate, tier=line.tier)
+    if line.kind == "dividend" and line.rate is not None and line.base is not None:
+        # the pool's name and period are on the entry's rule ("pools.<name>:<period>"); the statement line
+        # does not carry it yet, so the text names the pool by its size
+        return t(
+            "wallet.line.dividend",
+            amount=_signed(line.amount, lang),
+            total=format_money(percent_of(line.base, line.rate), lang),
+            rate=format_rate(line.rate),
+            gmv=format_money(line.base, lang),
+        )
     if line.kind == "release" and order is not None:
         return t("wallet.line.release", amount=format_money(line.amount, lang), order=order)
     kind_key = f"wallet.kind.{line.kind}"

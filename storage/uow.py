@@ -14,6 +14,7 @@ from storage.repositories import (
     FileRepository,
     LedgerRepository,
     LinkRepository,
+    MetricsRepository,
     OutboxRepository,
     PackRepository,
     PartnerRepository,
@@ -55,6 +56,7 @@ class UnitOfWork:
         self.packs = PackRepository(self._session)
         self.ledger = LedgerRepository(self._session)
         self.withdrawals = WithdrawalRepository(self._session)
+        self.metrics = MetricsRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -85,3 +85,52 @@ async def dispatch_daily_packs() -> None:
             break
     if total:
         log.info("queued today's content pack for %s partners", total)
+
+
+EVALUATE_LEVELS = "bot.scheduling.jobs:evaluate_levels"
+EVALUATE_LEVELS_ID = "levels:evaluate"
+EVALUATE_LEVELS_CRON = "0 2 * * *"
+LEVELS_BATCH = 500
+
+
+# Daily at 02:00 in the deployment's TIMEZONE. A run up to 6 hours late still runs (after a night's downtime
+# partners still get their level the same morning); missed runs coalesce into one (metrics are read at run
+# time, so one run does the work of all missed ones); one instance, and notices are deduplicated per day anyway.
+@scheduled_job(misfire_grace_time=6 * 3600, coalesce=True, max_instances=1)
+async def evaluate_levels() -> None:
+    """Every partner's level follows their metrics (promotion, demotion) and new badges are awarded."""
+    rt = job_runtime()
+    now = rt.clock.now()
+    after, changed, badges = 0, 0, 0
+    while True:  # a transaction per batch of partners
+        async with rt.unit_of_work() as uow:
+            ids = await uow.metrics.partner_ids_after(after, LEVELS_BATCH)
+            if not ids:
+                break
+            run = await rt.use_cases(uow).levels.evaluate(ids, now)
+        changed += len(run.promoted) + len(run.demoted)
+        badges += len(run.badges)
+        after = ids[-1]
+        if len(ids) < LEVELS_BATCH:
+            break
+    if changed or badges:
+        log.info("levels: %s partners changed level, %s badges awarded", changed, badges)
+
+
+ANNOUNCE_POOLS = "bot.scheduling.jobs:announce_closed_pools"
+ANNOUNCE_POOLS_ID = "pools:announce"
+ANNOUNCE_POOLS_CRON = "0 3 * * *"
+
+
+# Daily at 03:00 (deployment time zone). A run up to 6 hours late still goes (admins want the preview the same
+# morning); missed runs coalesce; one instance. The notices are deduplicated per (pool, period, admin) in the
+# outbox, and posting is a once-only ledger transaction, so a repeated run sends and posts nothing twice.
+@scheduled_job(misfire_grace_time=6 * 3600, coalesce=True, max_instances=1)
+async def announce_closed_pools() -> None:
+    """Each dividend pool whose period just closed and is not posted: every admin gets its preview with [Post]."""
+    rt = job_runtime()
+    async with rt.unit_of_work() as uow:
+        queued = await rt.use_cases(uow).pools.announce_closed()
+    if queued:
+        log.info("queued %s dividend pool previews for admins", queued)
+        rt.sender.wake()

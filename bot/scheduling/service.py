@@ -53,6 +53,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.scheduling.conventions import JobArg, JobPolicy, JobRefError, check_ids, check_job_id, resolve_job
 from bot.scheduling.leader import ElectionState, LeaderElection, LeaderLock
@@ -80,6 +81,32 @@ class RuntimeExecutor(AsyncIOExecutor):  # type: ignore[misc]
         return [f for f in self._pending_futures if not f.done()]
 
 
+STORE_RETRY_SECONDS = 1.0
+
+
+class _ResilientScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler has no type information
+    """AsyncIOScheduler whose wakeup survives a job store that cannot be reached for a moment.
+
+    On SQLite a wakeup can find the database locked for longer than the store's few-second wait (a write
+    transaction of the same process is waiting for the event loop the wakeup is blocking); on PostgreSQL the
+    server may be restarting. APScheduler would raise out of its timer callback (a traceback, and no timer
+    until the next tick). Instead this logs one line and looks again shortly. A job whose run was started but
+    whose next run could not be stored may run once more: jobs write their effects with dedupe keys.
+    """
+
+    def _process_jobs(self) -> float | None:
+        try:
+            wait: float | None = super()._process_jobs()
+        except (OperationalError, DBAPIError) as exc:
+            log.warning(
+                "job store unavailable (%s); the scheduler looks again in %s s",
+                type(getattr(exc, "orig", exc)).__name__,
+                STORE_RETRY_SECONDS,
+            )
+            return STORE_RETRY_SECONDS
+        return wait
+
+
 class JobScheduler:
     """Schedule, replace and cancel persisted jobs from any process; run them only in the leader."""
 
@@ -92,7 +119,7 @@ class JobScheduler:
         poll_seconds: float = 2.0,
     ) -> None:
         self._executor = RuntimeExecutor()
-        self._aps = AsyncIOScheduler(
+        self._aps = _ResilientScheduler(
             timezone=UTC,
             jobstores={"default": job_store},
             executors={"default": self._executor},

@@ -38,3 +38,7 @@ class ServiceContext:
     plans: dict[int, Plan] = field(default_factory=dict)
     """Parsed commission plans by version (versions never change once stored)."""
     choice: Callable[[str], str] = field(default=secrets.choice)
+    fraud_velocity_orders: int = 5
+    """FRAUD_VELOCITY_ORDERS: this many orders from one customer within the window are fine; one more is held."""
+    fraud_velocity_minutes: int = 10
+    """FRAUD_VELOCITY_MINUTES: the velocity window, by paid_at."""

@@ -16,12 +16,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.events import EventSource, EventType
+from bot.domain.fraud import is_self_purchase
 from bot.domain.money import Money, format_money
 from bot.domain.orders_api import OrderIn, RefundIn, payload_fingerprint
 from bot.domain.rules import CommissionLine, Earner, Plan, commission_lines, load_plan
 from bot.domain.rules import Order as PlanOrder
 from bot.domain.rules import OrderItem as PlanItem
 from bot.services.context import ServiceContext
+from bot.services.fraud import FraudService
 from bot.services.notify import enqueue_text, partner_zone
 from bot.services.partners import ancestor_ids, display_name
 from storage.models import Order, Partner, Refund, RuleVersion
@@ -162,8 +164,12 @@ class SettlementService:
         assert row is not None
         partner, how = await self._attribute(order)
         if partner is not None:
-            row.partner_id, row.attribution, row.status = partner.id, how, "settled"
-            await self._post_commission(row, partner)
+            # Fraud checks: a flagged order is held; its commission is posted but not released until an admin
+            # decides in /flags (see bot.services.fraud).
+            flags = await FraudService(uow, self._ctx).check(row, partner, how, plan)
+            row.partner_id, row.attribution = partner.id, how
+            row.status = "held" if flags else "settled"
+            await self._post_commission(row, partner, held=bool(flags))
             uow.events.add(
                 partner_id=partner.id,
                 type=EventType.ORDER_ATTRIBUTED,
@@ -194,7 +200,9 @@ class SettlementService:
             return await uow.partners.get(bound_to), "customer"
         return None, "none"
 
-    async def _post_commission(self, row: Order, partner: Partner) -> None:
+    async def _post_commission(self, row: Order, partner: Partner, *, held: bool = False) -> None:
+        """Post the order's commission. A held order's partner lines get no `available_at` (the hold job never
+        releases them) and no "earned" notices: an admin releases or voids them (bot.services.fraud)."""
         uow = self._uow
         version, plan = await self.plan_for(row.paid_at)
         row.rules_version = version
@@ -208,14 +216,21 @@ class SettlementService:
             PlanItem(Money(int(i["unit_price_minor"]) * int(i["quantity"]), row.currency), str(i["category"]))
             for i in row.items
         )
-        plan_order = PlanOrder(id=row.external_id, amount=Money(row.amount_minor, row.currency), items=items)
+        plan_order = PlanOrder(
+            id=row.external_id,
+            amount=Money(row.amount_minor, row.currency),
+            items=items,
+            self_purchase=is_self_purchase(row.customer_id, partner.tg_user_id),
+        )
         lines = commission_lines(plan, plan_order, [Earner(p.id, p.level) for p in chain])
         if not lines:
             return
         available_at = row.paid_at + timedelta(days=plan.hold_days)
         entries: list[dict[str, Any]] = []
         for line in lines:
-            entries.append(self._commission_entry(row, line, version, available_at, number=len(entries) + 1))
+            entries.append(
+                self._commission_entry(row, line, version, None if held else available_at, number=len(entries) + 1)
+            )
             entries.append(
                 self._line(
                     row,
@@ -236,6 +251,8 @@ class SettlementService:
                 )
             )
         await uow.ledger.post(entries)
+        if held:
+            return
         by_id = {p.id: p for p in chain}
         for line in lines:
             await self._notify_earned(by_id[line.earner_id], partner, row, line, available_at)
@@ -267,7 +284,7 @@ class SettlementService:
         }
 
     def _commission_entry(
-        self, row: Order, line: CommissionLine, version: int, available_at: datetime, *, number: int
+        self, row: Order, line: CommissionLine, version: int, available_at: datetime | None, *, number: int
     ) -> dict[str, Any]:
         return self._line(
             row,

@@ -17,7 +17,19 @@ log = logging.getLogger(__name__)
 
 PARTNER_COMMANDS = ("today", "wallet", "withdraw", "me", "link", "poster", "card", "settings", "lang", "help")
 LEAD_COMMANDS = ("team",)
-ADMIN_COMMANDS = ("content", "grant", "revoke", "audit", "broadcast", "stats", "rules", "payouts", "export")
+ADMIN_COMMANDS = (
+    "content",
+    "grant",
+    "revoke",
+    "audit",
+    "broadcast",
+    "stats",
+    "rules",
+    "payouts",
+    "export",
+    "flags",
+    "pools",
+)
 
 
 def commands_for(role: Role) -> tuple[str, ...]:

@@ -7,11 +7,15 @@ from functools import cached_property
 from bot.services.broadcasts import BroadcastService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
+from bot.services.fraud import FraudService
 from bot.services.ledger import SettlementService
+from bot.services.levels import LevelService
 from bot.services.library import LibraryService
+from bot.services.metrics import MetricsService
 from bot.services.order_import import OrderImportService
 from bot.services.partners import PartnerService
 from bot.services.payouts import PayoutService
+from bot.services.pools import PoolService
 from bot.services.roles import RoleService
 from bot.services.rules_admin import RulesService
 from bot.services.settings import SettingsService
@@ -74,3 +78,19 @@ class UseCases:
     @cached_property
     def rules(self) -> RulesService:
         return RulesService(self.uow, self.ctx)
+
+    @cached_property
+    def fraud(self) -> FraudService:
+        return FraudService(self.uow, self.ctx)
+
+    @cached_property
+    def metrics(self) -> MetricsService:
+        return MetricsService(self.uow, self.ctx)
+
+    @cached_property
+    def levels(self) -> LevelService:
+        return LevelService(self.uow, self.ctx)
+
+    @cached_property
+    def pools(self) -> PoolService:
+        return PoolService(self.uow, self.ctx)

@@ -11,6 +11,7 @@ from storage.repositories.content import (
 )
 from storage.repositories.events import EventRepository
 from storage.repositories.ledger import LedgerRepository
+from storage.repositories.metrics import MetricsRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 from storage.repositories.payouts import WithdrawalRepository
@@ -23,6 +24,7 @@ __all__ = [
     "FileRepository",
     "LedgerRepository",
     "LinkRepository",
+    "MetricsRepository",
     "OutboxRepository",
     "PackRepository",
     "PartnerRepository",

@@ -29,7 +29,7 @@ from bot.domain.orders_api import OrderIn, OrderItemIn, RefundIn
 from bot.domain.rules import Plan, load_plan
 from bot.services.ledger import DEFAULT_PLAN, Outcome, RefundTooLarge
 from bot.services.registry import UseCases
-from storage.models import CustomerBinding, Event, LedgerEntry, Order, OutboxMessage, Partner, Refund
+from storage.models import CustomerBinding, Event, LedgerEntry, Order, OrderFlag, OutboxMessage, Partner, Refund
 from storage.uow import UnitOfWork
 from tests.support.harness import BotHarness, tg_user
 
@@ -230,7 +230,7 @@ async def team(harness: BotHarness) -> Team:
 async def forget_orders(h: BotHarness) -> None:
     """Each example starts from an empty ledger; the partners stay."""
     async with h.sessionmaker() as s, s.begin():
-        for model in (LedgerEntry, Refund, Order, CustomerBinding, OutboxMessage, Event):
+        for model in (LedgerEntry, Refund, OrderFlag, Order, CustomerBinding, OutboxMessage, Event):
             await s.execute(delete(model))
 
 
@@ -282,7 +282,9 @@ async def check_ledger(h: BotHarness, model: Model) -> None:
         assert 0 <= row.refunded_minor <= row.amount_minor
         assert row.refunded_minor == expected.refunded
         full = expected.refunded == row.amount_minor
-        assert row.status == ("refunded" if full else "settled" if expected.seller is not None else "unattributed")
+        # an attributed order the fraud checks flagged is `held` (bot.services.fraud; tested in test_fraud.py)
+        settled = ("settled", "held") if expected.seller is not None else ("unattributed",)
+        assert row.status in (("refunded",) if full else settled)
         assert row.partner_id == expected.seller
         commissions = [e for e in entries if e.order_id == row.id and e.kind == "commission" and e.partner_id]
         assert sorted((e.partner_id, e.tier, e.rule, e.amount_minor) for e in commissions) == sorted(expected.lines)

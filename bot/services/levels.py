@@ -1,0 +1,141 @@
+"""Levels and badges: the rules engine applied to every partner's metrics, once a day (and on demand).
+
+A partner whose level changes gets the new level, an append-only `LevelChange` row with the metrics that
+decided it, and a notice (once per partner, level and day: `level:<partner>:<to>:<date>`). Badges are awarded
+once, for good (`partner_badges`' primary key decides), each with its own notice (`badge:<partner>:<badge>`).
+A condition that cannot be evaluated on a partner's metrics (MetricsError) is logged and that partner skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level
+from bot.services.context import ServiceContext
+from bot.services.ledger import SettlementService
+from bot.services.metrics import MetricsService, PartnerMetrics
+from bot.services.notify import enqueue_text, partner_zone
+from storage.models import LevelChange, Partner
+from storage.uow import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LevelRun:
+    """What one evaluation did."""
+
+    evaluated: int = 0
+    promoted: list[tuple[int, str, str]] = field(default_factory=list)
+    """(partner id, from level, to level)."""
+    demoted: list[tuple[int, str, str]] = field(default_factory=list)
+    badges: list[tuple[int, str]] = field(default_factory=list)
+    """(partner id, badge) newly awarded."""
+    skipped: list[int] = field(default_factory=list)
+    """Partners whose metrics a condition could not use (logged)."""
+
+
+def _title(titles: Titles | None, fallback: str, language: str) -> str:
+    if titles is None:
+        return fallback
+    return titles.zh if language == "zh" else titles.en
+
+
+def _percent(rate: Decimal) -> str:
+    text = f"{(rate * 100).normalize():f}"
+    return f"{text}%"
+
+
+class LevelService:
+    def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
+        self._uow = uow
+        self._ctx = ctx
+
+    async def evaluate(self, partner_ids: Collection[int], now: datetime) -> LevelRun:
+        """Move each partner to the level the plan in force gives their metrics and award new badges."""
+        version, plan = await SettlementService(self._uow, self._ctx).plan_for(now)
+        partners = await self._uow.metrics.partners(set(partner_ids))
+        metrics = await MetricsService(self._uow, self._ctx).for_rows(partners, now)
+        held = await self._uow.metrics.badges_of({p.id for p in partners})
+        run = LevelRun()
+        for partner in partners:
+            values = metrics[partner.id]
+            try:
+                new_level = evaluate_level(plan, partner.level, values)
+                badges = earned_badges(plan, {**values, "level": new_level})
+            except (MetricsError, ValueError) as exc:  # ValueError: a level the plan no longer has
+                log.warning("levels: partner %s skipped: %s", partner.id, exc)
+                run.skipped.append(partner.id)
+                continue
+            run.evaluated += 1
+            if new_level != partner.level:
+                await self._change_level(
+                    partner, new_level, plan=plan, version=version, values=values, now=now, run=run
+                )
+            for badge in sorted(badges - held.get(partner.id, set())):
+                if await self._uow.metrics.award_badge(partner.id, badge, now):
+                    run.badges.append((partner.id, badge))
+                    await self._notify_badge(partner, plan, badge)
+        await self._uow.flush()
+        return run
+
+    async def _change_level(
+        self,
+        partner: Partner,
+        new_level: str,
+        *,
+        plan: Plan,
+        version: int,
+        values: PartnerMetrics,
+        now: datetime,
+        run: LevelRun,
+    ) -> None:
+        old_level = partner.level
+        names = list(plan.levels)
+        up = names.index(new_level) > names.index(old_level)
+        partner.level = new_level
+        self._uow.metrics.add_level_change(
+            LevelChange(
+                partner_id=partner.id,
+                from_level=old_level,
+                to_level=new_level,
+                rules_version=version,
+                metrics=dict(values),
+                changed_at=now,
+            )
+        )
+        (run.promoted if up else run.demoted).append((partner.id, old_level, new_level))
+        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        t = self._ctx.translator.texts(language)
+        level = plan.levels[new_level]
+        title = _title(level.title, new_level, language)
+        if up:
+            text = t("levels.up", level=title, l1=_percent(level.l1), l2=_percent(level.l2))
+        else:
+            lost = plan.levels[old_level]
+            condition = lost.promote_when.text if lost.promote_when is not None else ""
+            text = t(
+                "levels.down",
+                level=title,
+                previous=_title(lost.title, old_level, language),
+                condition=condition,  # the translator escapes parameters
+            )
+        day = now.astimezone(partner_zone(self._ctx, partner)).date().isoformat()
+        await enqueue_text(
+            self._uow, self._ctx, recipient=partner, dedupe_key=f"level:{partner.id}:{new_level}:{day}", text=text
+        )
+
+    async def _notify_badge(self, partner: Partner, plan: Plan, badge: str) -> None:
+        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        title = _title(plan.badges[badge].title, badge, language)
+        await enqueue_text(
+            self._uow,
+            self._ctx,
+            recipient=partner,
+            dedupe_key=f"badge:{partner.id}:{badge}",
+            text=self._ctx.translator.texts(language)("levels.badge", title=title),
+        )

@@ -1,0 +1,90 @@
+"""Metrics of the rules engine (bot.domain.rules.METRICS), computed in bulk from events, orders and the tree.
+
+Definitions, for the record:
+- Orders count when they are attributed to the partner (L1) and settled; a fully refunded order becomes
+  'refunded' and stops counting; a partly refunded one counts with its value net of the refund.
+- Windows (`_30d`, `_7d`) are the 30 / 7 days (24 h each) before `now`.
+- `ACTION_EVENTS` are what counts as a partner doing something (active recruits, streaks): sharing, following
+  up, adding a lead, an attributed order. Receiving content (`content_sent`) is not an action.
+- `revisits_30d` counts `followed_up` events whose payload has `revisit: true`. Nothing records those yet (the
+  CRM issue will), so it is 0 for everybody until then.
+- `streak_days`: consecutive local days (the partner's time zone), ending today, with an action event; a partner
+  without an action today has a streak of 0. Only the last `STREAK_LOOKBACK_DAYS` days are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import date, datetime, timedelta
+
+from bot.domain.events import EventType
+from bot.domain.rules import METRICS
+from bot.services.context import ServiceContext
+from bot.services.notify import partner_zone
+from storage.models import Partner
+from storage.uow import UnitOfWork
+
+ACTION_EVENTS: frozenset[str] = frozenset(
+    {EventType.SHARED, EventType.FOLLOWED_UP, EventType.LEAD_ADDED, EventType.ORDER_ATTRIBUTED}
+)
+"""Events that show a partner acting (content reaching them, `content_sent`, does not)."""
+STREAK_LOOKBACK_DAYS = 60
+
+PartnerMetrics = dict[str, int | str]
+
+
+def streak(days: Collection[date], today: date) -> int:
+    """Consecutive days in `days` ending with `today` (0 when `today` is not among them)."""
+    count, day = 0, today
+    while day in days:
+        count += 1
+        day -= timedelta(days=1)
+    return count
+
+
+class MetricsService:
+    def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
+        self._uow = uow
+        self._ctx = ctx
+
+    async def for_partners(self, partner_ids: Collection[int], now: datetime) -> dict[int, PartnerMetrics]:
+        """Every metric of METRICS for each existing partner of `partner_ids` (unknown ids are left out)."""
+        partners = await self._uow.metrics.partners(set(partner_ids))
+        return await self.for_rows(partners, now)
+
+    async def for_rows(self, partners: Collection[Partner], now: datetime) -> dict[int, PartnerMetrics]:
+        repo = self._uow.metrics
+        ids = {p.id for p in partners}
+        d30, d7 = now - timedelta(days=30), now - timedelta(days=7)
+        orders = await repo.order_stats(ids, d30)
+        recruits = await repo.recruit_counts(ids, ACTION_EVENTS, d30)
+        counts_30 = await repo.event_counts(ids, (EventType.SHARED,), d30)
+        counts_7 = await repo.event_counts(ids, (EventType.SHARED, EventType.FOLLOWED_UP), d7)
+        revisits = await repo.revisit_counts(ids, EventType.FOLLOWED_UP, d30)
+        lookback = now - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
+        days: dict[int, set[date]] = {}
+        zones = {p.id: partner_zone(self._ctx, p) for p in partners}
+        for partner_id, at in await repo.action_times(ids, ACTION_EVENTS, lookback):
+            days.setdefault(partner_id, set()).add(at.astimezone(zones[partner_id]).date())
+
+        result: dict[int, PartnerMetrics] = {}
+        for p in partners:
+            sales, gmv, total = orders.get(p.id, (0, 0, 0))
+            recruits_total, active = recruits.get(p.id, (0, 0))
+            metrics: PartnerMetrics = {
+                "sales_30d": sales,
+                "gmv_30d_minor": gmv,
+                "orders_total": total,
+                "active_recruits": active,
+                "recruits_total": recruits_total,
+                "shares_7d": counts_7.get((p.id, EventType.SHARED), 0),
+                "shares_30d": counts_30.get((p.id, EventType.SHARED), 0),
+                "followups_7d": counts_7.get((p.id, EventType.FOLLOWED_UP), 0),
+                "revisits_30d": revisits.get(p.id, 0),
+                "streak_days": streak(days.get(p.id, set()), now.astimezone(zones[p.id]).date()),
+                "days_since_join": max(0, (now - p.joined_at).days),
+                "level": p.level,
+            }
+            assert metrics.keys() == METRICS.keys()  # a new metric in the catalogue must be computed here
+            result[p.id] = metrics
+        return result
