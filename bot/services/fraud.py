@@ -31,12 +31,11 @@ from bot.domain.rules import Plan
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
 from bot.services.partners import display_name
+from bot.services.releases import PLATFORM_COMMISSION, release_entry
 from bot.services.views import PartnerView
 from storage.models import LedgerEntry, Order, OrderFlag, Partner
 from storage.uow import UnitOfWork
 
-PLATFORM_COMMISSION = "platform:commission"
-"""The same account as bot.services.ledger.PLATFORM_COMMISSION (that module imports this one)."""
 LIST_LIMIT = 20
 
 
@@ -185,38 +184,12 @@ class FraudService:
         return FlagDecision(view, changed=True)
 
     async def _release(self, held: Sequence[LedgerEntry]) -> int:
-        uow, now = self._uow, self._ctx.clock.now()
+        uow = self._uow
         total = 0
         for entry in held:
-            if await uow.ledger.was_released(entry.id):
-                continue
-            pending = entry.amount_minor + await uow.ledger.pending_reversals(entry)
-            lines = [
-                {
-                    "txn": f"release:{entry.id}",
-                    "line": n,
-                    "account": entry.account,
-                    "partner_id": entry.partner_id,
-                    "bucket": bucket,
-                    "amount_minor": amount,
-                    "currency": entry.currency,
-                    "kind": "release",
-                    "order_id": entry.order_id,
-                    "tier": entry.tier,
-                    "rules_version": entry.rules_version,
-                    "created_at": now,
-                }
-                for n, (bucket, amount) in enumerate((("pending", -pending), ("available", pending)), start=1)
-            ]
-            if await uow.ledger.post(lines) and pending > 0 and entry.partner_id is not None:
-                total += pending
-                earner = await uow.partners.get(entry.partner_id)
-                if earner is not None:
-                    language = self._language(earner)
-                    text = self._ctx.translator.texts(language)(
-                        "wallet.notice.available", amount=format_money(Money(pending, entry.currency), language)
-                    )
-                    await enqueue_text(uow, self._ctx, recipient=earner, dedupe_key=f"released:{entry.id}", text=text)
+            moved = await release_entry(uow, self._ctx, entry)
+            if moved is not None and moved > 0 and entry.partner_id is not None:
+                total += moved
         return total
 
     async def _void(self, order: Order, held: Sequence[LedgerEntry], entries: Sequence[LedgerEntry]) -> int:

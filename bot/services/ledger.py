@@ -26,11 +26,11 @@ from bot.services.context import ServiceContext
 from bot.services.fraud import FraudService
 from bot.services.notify import enqueue_text, partner_zone
 from bot.services.partners import ancestor_ids, display_name
+from bot.services.releases import PLATFORM_COMMISSION, release_entry
 from storage.models import Order, Partner, Refund, RuleVersion
 from storage.uow import UnitOfWork
 
 DEFAULT_PLAN = Path(__file__).resolve().parents[1] / "plans" / "default.yaml"
-PLATFORM_COMMISSION = "platform:commission"
 RELEASE_BATCH = 500
 
 
@@ -467,40 +467,8 @@ class SettlementService:
         uow, now = self._uow, self._ctx.clock.now()
         released = 0
         for entry in await uow.ledger.matured(now, limit):
-            if await uow.ledger.was_released(entry.id):
-                continue
-            pending = entry.amount_minor + await uow.ledger.pending_reversals(entry)
-            lines = [
-                {
-                    "txn": f"release:{entry.id}",
-                    "line": n,
-                    "account": entry.account,
-                    "partner_id": entry.partner_id,
-                    "bucket": bucket,
-                    "amount_minor": amount,
-                    "currency": entry.currency,
-                    "kind": "release",
-                    "order_id": entry.order_id,
-                    "tier": entry.tier,
-                    "rules_version": entry.rules_version,
-                    "created_at": now,
-                }
-                for n, (bucket, amount) in enumerate((("pending", -pending), ("available", pending)), start=1)
-            ]
-            if await uow.ledger.post(lines):
+            if await release_entry(uow, self._ctx, entry) is not None:
                 released += 1
-                partner = await uow.partners.get(entry.partner_id) if entry.partner_id else None
-                if partner is not None and pending > 0:
-                    language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
-                    await enqueue_text(
-                        uow,
-                        self._ctx,
-                        recipient=partner,
-                        dedupe_key=f"released:{entry.id}",
-                        text=self._ctx.translator.texts(language)(
-                            "wallet.notice.available", amount=format_money(Money(pending, entry.currency), language)
-                        ),
-                    )
         return released
 
     def _zone(self, partner: Partner) -> ZoneInfo:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.domain.fraud import FlagKind, OrderFacts, VelocityRule, decide_flags
-from bot.services import fraud, ledger
 
 CLEAN = OrderFacts(
     customer_id="cust-1",
@@ -42,7 +41,3 @@ def test_shared_customer_only_when_a_named_partner_differs_from_the_binding() ->
 def test_velocity_allows_exactly_the_limit() -> None:
     assert kinds(replace(CLEAN, orders_in_window=5)) == []
     assert kinds(replace(CLEAN, orders_in_window=6)) == [FlagKind.VELOCITY]
-
-
-def test_the_platform_account_is_the_ledgers() -> None:
-    assert fraud.PLATFORM_COMMISSION == ledger.PLATFORM_COMMISSION
