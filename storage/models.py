@@ -193,6 +193,11 @@ class Product(Base):
     url: Mapped[str] = mapped_column(String(2048))
     category: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    list_price_minor: Mapped[int | None] = mapped_column(BigInteger)
+    """List price in minor units of `currency`; None for products that are only promoted, never quoted."""
+    currency: Mapped[str | None] = mapped_column(String(3))
+    level_prices: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Partner price per level: {"silver": {"price_minor": 9900}} or {"gold": {"discount_pct": "15"}}."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -352,11 +357,49 @@ class Coupon(Base):
     """A coupon code owned by a partner; an order using it is attributed to them."""
 
     __tablename__ = "coupons"
+    __table_args__ = (Index("ix_coupons_campaign_partner", "campaign_id", "partner_id", unique=True),)
 
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("coupon_campaigns.id"))
+    """The campaign that issued it; one personal code per partner per campaign. None for codes made elsewhere."""
     created_at: Mapped[datetime]
+
+
+class CouponCampaign(Base):
+    """An admin's coupon offer; partners each get a personal code for it with /coupon."""
+
+    __tablename__ = "coupon_campaigns"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    discount_kind: Mapped[str] = mapped_column(String(16))
+    """percent | amount."""
+    discount_value: Mapped[int] = mapped_column(BigInteger)
+    """Whole percent for `percent`; minor units of `currency` for `amount`."""
+    currency: Mapped[str | None] = mapped_column(String(3))
+    valid_from: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    max_uses: Mapped[int | None] = mapped_column(Integer)
+    """Redemptions allowed per personal code; None for no limit."""
+    eligible_levels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Levels whose partners may take a code; empty for every level."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+
+
+class CouponRedemption(Base):
+    """An order that used a partner's coupon; one row per order, so a replayed order counts once."""
+
+    __tablename__ = "coupon_redemptions"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    code: Mapped[str] = mapped_column(ForeignKey("coupons.code"), index=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), unique=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    redeemed_at: Mapped[datetime]
 
 
 class Withdrawal(Base):
@@ -424,3 +467,169 @@ class OrderFlag(Base):
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+
+
+class Lead(Base):
+    """A partner's prospect. Contact details are visible only to the owning partner and admins."""
+
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_partner_number", "partner_id", "number", unique=True),
+        Index("ix_leads_partner_stage", "partner_id", "stage"),
+        Index("ix_leads_partner_phone", "partner_id", "phone"),
+        Index("ix_leads_partner_telegram", "partner_id", "telegram"),
+        Index("ix_leads_partner_wechat", "partner_id", "wechat"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    """The partner's own running number (#1, #2…), how they name a lead in commands; never reused."""
+    name: Mapped[str] = mapped_column(String(128))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    """Digits only, with a leading + kept for international numbers."""
+    wechat: Mapped[str | None] = mapped_column(String(64))
+    telegram: Mapped[str | None] = mapped_column(String(64))
+    """Username without the @, lower-cased."""
+    tg_user_id: Mapped[int | None] = mapped_column(BigInteger)
+    """Known when the lead came from a forwarded message or a shared contact."""
+    note: Mapped[str | None] = mapped_column(Text)
+    stage: Mapped[str] = mapped_column(String(16), default="new")
+    source: Mapped[str] = mapped_column(String(16))
+    """command | form | forward | contact."""
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_followup_at: Mapped[datetime | None]
+    won_at: Mapped[datetime | None]
+
+
+class LeadFollowup(Base):
+    """One follow-up record on a lead; append-only. A revisit is a follow-up on a due or won lead."""
+
+    __tablename__ = "lead_followups"
+    __table_args__ = (
+        Index("ix_lead_followups_lead_created", "lead_id", "created_at"),
+        Index("ix_lead_followups_partner_created", "partner_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    """call | chat | visit."""
+    outcome: Mapped[str | None] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text)
+    next_step: Mapped[str | None] = mapped_column(Text)
+    revisit: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class LeadReminder(Base):
+    """A revisit reminder. Its job fires at `due_at` (UTC, set from the partner's local time)."""
+
+    __tablename__ = "lead_reminders"
+    __table_args__ = (
+        Index("ix_lead_reminders_lead_status", "lead_id", "status"),
+        Index("ix_lead_reminders_partner_due", "partner_id", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    due_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending | sent (fired, waiting for the partner) | done | snoozed (replaced by a later one) | cancelled."""
+    created_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class Quote(Base):
+    """A price quote a partner gave a lead."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_partner_created", "partner_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_minor: Mapped[int] = mapped_column(BigInteger)
+    total_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    valid_until: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class ChatOrder(Base):
+    """An offline order a partner registered in chat; once an admin confirms it, it enters the ledger as an order."""
+
+    __tablename__ = "chat_orders"
+    __table_args__ = (Index("ix_chat_orders_status_created", "status", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending | confirmed | rejected."""
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    """The ledger order it became on confirmation (source "chat", external id "chat-<id>")."""
+    reason: Mapped[str | None] = mapped_column(String(300))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    decided_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class ProgramEvent(Base):
+    """An event partners invite leads to (a salon, a store opening, a webinar). Not a behaviour `Event`."""
+
+    __tablename__ = "program_events"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    place: Mapped[str | None] = mapped_column(String(300))
+    online_url: Mapped[str | None] = mapped_column(String(2048))
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active | cancelled."""
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+
+
+class EventInvitation(Base):
+    """One lead invited by one partner to one event; its slug is the RSVP link /e/<slug>."""
+
+    __tablename__ = "event_invitations"
+    __table_args__ = (Index("ix_event_invitations_event_lead", "event_id", "lead_id", unique=True),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(32), unique=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("program_events.id"), index=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"))
+    lead_name: Mapped[str] = mapped_column(String(128))
+    """The name on the invitation, kept for the RSVP page even if the lead is later deleted."""
+    created_at: Mapped[datetime]
+
+
+class Rsvp(Base):
+    """An answer on an invitation's RSVP page; the latest answer counts."""
+
+    __tablename__ = "rsvps"
+    __table_args__ = (Index("ix_rsvps_invitation_responded", "invitation_id", "responded_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    invitation_id: Mapped[int] = mapped_column(ForeignKey("event_invitations.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    attending: Mapped[bool] = mapped_column(Boolean)
+    responded_at: Mapped[datetime]

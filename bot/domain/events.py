@@ -30,6 +30,13 @@ class EventType(StrEnum):
     LEAD_ADDED = "lead_added"
     FOLLOWED_UP = "followed_up"
     ORDER_ATTRIBUTED = "order_attributed"
+    REVISITED = "revisited"
+    QUOTE_SENT = "quote_sent"
+    ORDER_REGISTERED = "order_registered"
+    COUPON_ISSUED = "coupon_issued"
+    COUPON_REDEEMED = "coupon_redeemed"
+    EVENT_INVITED = "event_invited"
+    RSVP = "rsvp"
 
 
 class EventSource(StrEnum):
@@ -65,7 +72,20 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.LINK_CLICKED: "Someone opened the partner's tracked link /r/<slug>. Payload: slug, content_id, "
     "product_id, visitor (keyed hash of IP and user agent; no raw IP), referer, counted (false for a repeat from "
     "the same visitor within 30 minutes or a bot), bot.",
-    EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id.",
-    EventType.FOLLOWED_UP: "The partner logged a follow-up on a prospect. Payload: lead_id, channel.",
+    EventType.LEAD_ADDED: "The partner added a prospect. Payload: lead_id, source (command | form | forward | "
+    "contact).",
+    EventType.FOLLOWED_UP: "The partner logged a follow-up on a prospect. Payload: lead_id, followup_id, channel, "
+    "revisit.",
+    EventType.REVISITED: "The follow-up was a revisit (回访): the lead's reminder had come due, or the deal was "
+    "already won. Recorded beside followed_up. Payload: lead_id, followup_id, reason (due | won).",
+    EventType.QUOTE_SENT: "The partner quoted a lead. Payload: quote_id, lead_id, sku, quantity, total_minor, "
+    "currency.",
+    EventType.ORDER_REGISTERED: "The partner registered an offline order in chat for an admin to confirm. "
+    "Payload: chat_order_id, lead_id, sku, amount_minor, currency.",
+    EventType.COUPON_ISSUED: "The partner took a personal code of a coupon campaign. Payload: campaign_id, code.",
+    EventType.COUPON_REDEEMED: "An order used the partner's coupon. Payload: code, order_id.",
+    EventType.EVENT_INVITED: "The partner invited a lead to an event. Payload: event_id, invitation_id, lead_id.",
+    EventType.RSVP: "A lead answered an invitation on its RSVP page (recorded for the inviting partner, source "
+    "web). Payload: event_id, invitation_id, lead_id, attending.",
     EventType.ORDER_ATTRIBUTED: "An order was attributed to the partner. Payload: order_id, amount_minor, currency.",
 }
