@@ -29,6 +29,7 @@ from bot.domain.events import EventSource, EventType
 from bot.domain.referral import recruit_deep_link
 from bot.domain.schedule import DEFAULT_PUSH_HOUR
 from bot.services.context import ServiceContext
+from bot.services.leads import LeadService
 from bot.services.notify import enqueue_media, enqueue_text, partner_zone
 from bot.services.partners import display_name
 from storage.models import ContentItem, DailyPack, Partner
@@ -192,6 +193,9 @@ class ContentService:
             return 0
         t = self._ctx.translator.texts(self._language(partner))
         key = f"pack:{partner.id}:{day.isoformat()}"
+        overdue = await LeadService(self._uow, self._ctx).overdue_digest(partner)
+        if overdue is not None:  # overdue prospects come first, above the day's content
+            await enqueue_text(self._uow, self._ctx, recipient=partner, dedupe_key=f"{key}:leads", text=overdue)
         header = t(
             "content.pack.header" if pack.scheduled else "content.pack.header_evergreen",
             day=day.isoformat(),

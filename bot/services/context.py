@@ -9,6 +9,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.clock import Clock
+from bot.crm import load_stages
+from bot.domain.lead_stages import StageCatalog
 from bot.domain.rules import Plan
 from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
@@ -42,3 +44,7 @@ class ServiceContext:
     """FRAUD_VELOCITY_ORDERS: this many orders from one customer within the window are fine; one more is held."""
     fraud_velocity_minutes: int = 10
     """FRAUD_VELOCITY_MINUTES: the velocity window, by paid_at."""
+    lead_stages: StageCatalog = field(default_factory=load_stages)
+    """The prospect stages and their labels (bot/crm/stages.yaml)."""
+    lead_overdue_days: int = 7
+    """LEAD_OVERDUE_DAYS: an open lead without a follow-up for this many days is overdue."""

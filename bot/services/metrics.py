@@ -6,8 +6,8 @@ Definitions, for the record:
 - Windows (`_30d`, `_7d`) are the 30 / 7 days (24 h each) before `now`.
 - `ACTION_EVENTS` are what counts as a partner doing something (active recruits, streaks): sharing, following
   up, adding a lead, an attributed order. Receiving content (`content_sent`) is not an action.
-- `revisits_30d` counts `followed_up` events whose payload has `revisit: true`. Nothing records those yet (the
-  CRM issue will), so it is 0 for everybody until then.
+- `revisits_30d` counts `followed_up` events whose payload has `revisit: true`: follow-ups the partner logged on a
+  prospect whose revisit reminder had come due, or on a won deal (bot/services/leads.py records them).
 - `streak_days`: consecutive local days (the partner's time zone), ending today, with an action event; a partner
   without an action today has a streak of 0. Only the last `STREAK_LOOKBACK_DAYS` days are read.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
 from bot.domain.referral import (
@@ -13,14 +15,20 @@ from bot.domain.referral import (
     recruit_deep_link,
 )
 from bot.domain.roles import Role, effective_role
+from bot.domain.rules import Condition, MetricsError, Titles
 from bot.i18n import SUPPORTED
 from bot.services.context import ServiceContext
+from bot.services.leads import LeadService
+from bot.services.metrics import MetricsService
 from bot.services.notify import enqueue_text
 from bot.services.views import (
+    BadgeView,
     MemberView,
+    NextLevelView,
     PartnerView,
     ProfileView,
     Registration,
+    StandingView,
     TeamView,
     TelegramProfile,
 )
@@ -32,6 +40,29 @@ CODE_ATTEMPTS = 8
 
 def display_name(partner: Partner) -> str:
     return " ".join(part for part in (partner.first_name, partner.last_name) if part) or str(partner.tg_user_id)
+
+
+def _titles(titles: Titles | None) -> dict[str, str]:
+    return {"zh": titles.zh, "en": titles.en} if titles is not None else {}
+
+
+def _named_order(condition: Condition) -> list[str]:
+    """The condition's metrics in the order its text names them (`sales_30d` before `active_recruits`)."""
+
+    def first(metric: str) -> int:
+        found = re.search(rf"\b{re.escape(metric)}\b", condition.text)
+        return found.start() if found else len(condition.text)
+
+    return sorted(condition.metrics, key=lambda m: (first(m), m))
+
+
+def _holds(condition: Condition | None, metrics: dict[str, int | str]) -> bool:
+    if condition is None:
+        return False
+    try:
+        return condition.evaluate(metrics)
+    except MetricsError:
+        return False
 
 
 def ancestor_ids(partner: Partner) -> list[int]:
@@ -172,6 +203,42 @@ class PartnerService:
             level1=level1,
             level2=level2,
             deep_link=recruit_deep_link(self._ctx.bot_username, partner.invite_code),
+            standing=await self._standing(partner),
+        )
+
+    async def _standing(self, partner: Partner) -> StandingView:
+        """The partner's level and badges under the plan in force, and what the level above asks for.
+
+        A level the plan no longer has counts as the first one (as in /wallet's rates): the next level is the
+        second. The metrics are those the daily level review uses (bot.services.metrics), as of now."""
+        from bot.services.ledger import SettlementService  # here: bot.services.ledger imports this module
+
+        now = self._ctx.clock.now()
+        _, plan = await SettlementService(self._uow, self._ctx).plan_for(now)
+        held = (await self._uow.metrics.badges_of({partner.id})).get(partner.id, set())
+        badges = tuple(
+            BadgeView(name, _titles(plan.badges[name].title if name in plan.badges else None)) for name in sorted(held)
+        )
+        names = list(plan.levels)
+        here = names.index(partner.level) if partner.level in plan.levels else 0
+        current = plan.levels.get(partner.level)
+        following: NextLevelView | None = None
+        if here + 1 < len(names):
+            name = names[here + 1]
+            condition = plan.levels[name].promote_when
+            metrics = (await MetricsService(self._uow, self._ctx).for_rows([partner], now))[partner.id]
+            following = NextLevelView(
+                name=name,
+                titles=_titles(plan.levels[name].title),
+                condition=condition.text if condition is not None else None,
+                values=tuple((m, metrics[m]) for m in _named_order(condition)) if condition is not None else (),
+                met=_holds(condition, metrics),
+            )
+        return StandingView(
+            level=partner.level,
+            titles=_titles(current.title if current is not None else None),
+            badges=badges,
+            next=following,
         )
 
     async def recruit_link(self, partner_id: int) -> str:
@@ -197,11 +264,18 @@ class PartnerService:
         partner = await self._require(partner_id)
         members = await uow.partners.direct_downline(partner, newest)
         level1, level2 = await uow.partners.count_levels(partner, (1, 2))
+        overdue_counts = await LeadService(uow, self._ctx).overdue_by_member(partner)
+        overdue = []
+        for member_id, count in sorted(overdue_counts.items(), key=lambda item: (-item[1], item[0])):
+            member = await uow.partners.get(member_id)
+            if member is not None:
+                overdue.append((display_name(member), count))
         return TeamView(
             size=await uow.partners.subtree_size(partner),
             level1=level1,
             level2=level2,
             newest=tuple(MemberView(name=display_name(m), joined_at=m.joined_at) for m in members),
+            overdue=tuple(overdue),
         )
 
     async def _require(self, partner_id: int) -> Partner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,12 +44,46 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class BadgeView:
+    name: str
+    titles: Mapping[str, str]
+    """Title by language (zh, en); empty when the plan gives the badge none (or no longer has it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NextLevelView:
+    """The level above the partner's and what its promotion condition reads, next to the partner's values."""
+
+    name: str
+    titles: Mapping[str, str]
+    condition: str | None
+    """The plan's `promote_when` text; None when the plan gives no way up (only an admin can promote)."""
+    values: tuple[tuple[str, int | str], ...]
+    """(metric, the partner's value now) for each metric the condition names, in the order it names them."""
+    met: bool
+    """The condition holds now: the daily level review will promote the partner."""
+
+
+@dataclass(frozen=True, slots=True)
+class StandingView:
+    """Where a partner stands under the plan in force: level, badges held, the way to the next level."""
+
+    level: str
+    titles: Mapping[str, str]
+    """The level's title by language, from the plan; empty when the plan no longer has the level."""
+    badges: tuple[BadgeView, ...]
+    next: NextLevelView | None
+    """None at the top level."""
+
+
+@dataclass(frozen=True, slots=True)
 class ProfileView:
     partner: PartnerView
     upline_name: str | None
     level1: int
     level2: int
     deep_link: str
+    standing: StandingView
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +98,8 @@ class TeamView:
     level1: int
     level2: int
     newest: tuple[MemberView, ...]
+    overdue: tuple[tuple[str, int], ...] = ()
+    """Members with overdue prospects: (name, how many), most first."""
 
 
 @dataclass(frozen=True, slots=True)
