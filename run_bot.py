@@ -7,6 +7,9 @@ python run_bot.py migrate         apply database migrations and exit
 python run_bot.py content import FILE.yaml
                                   import content items and products (README: Content import); exit 0 when
                                   all were imported, 1 when some were skipped, 2 when the file is unusable
+python run_bot.py products import FILE.yaml|FILE.csv
+                                  import the product catalogue with prices (README: Products); exit codes
+                                  as for content import
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from bot.config import ConfigError, Settings, load_settings
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_bot.py", description="Partner Assistant Telegram bot")
-    parser.add_argument("command", nargs="?", choices=["run", "migrate", "content"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "migrate", "content", "products"], default="run")
     parser.add_argument(
-        "operands", nargs="*", metavar="import FILE", help="with content: import FILE.yaml (see the README)"
+        "operands", nargs="*", metavar="import FILE", help="with content or products: import FILE (see the README)"
     )
     parser.add_argument("--webhook", action="store_true", help="serve updates through the webhook")
     parser.add_argument("--as", dest="as_user", type=int, default=None, help="sandbox: chat as this Telegram user id")
@@ -34,7 +37,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.command == "content" and (len(args.operands) != 2 or args.operands[0] != "import"):
         parser.error("the content command is: run_bot.py content import FILE.yaml")
-    if args.command != "content" and args.operands:
+    if args.command == "products" and (len(args.operands) != 2 or args.operands[0] != "import"):
+        parser.error("the products command is: run_bot.py products import FILE.yaml|FILE.csv")
+    if args.command not in ("content", "products") and args.operands:
         parser.error(f"unrecognized arguments: {' '.join(args.operands)}")
     return args
 
@@ -57,6 +62,8 @@ async def main(argv: list[str]) -> int:
     settings = load_settings()
     if args.command == "content":
         return await import_content(settings, Path(args.operands[1]))
+    if args.command == "products":
+        return await import_products(settings, Path(args.operands[1]))
     from bot import runner  # aiogram takes seconds to import: validate configuration first
 
     sqlite_file = settings.sqlite_path()
@@ -107,6 +114,40 @@ async def import_content(settings: Settings, file: Path) -> int:
         async with UnitOfWork(create_sessionmaker(engine)) as uow:
             use_case = ImportContent(uow, content_dir=settings.content_dir, clock=SystemClock(), texts=texts)
             report = await use_case(source)
+    finally:
+        await engine.dispose()
+    print("\n".join(report.lines()))
+    return report.exit_code
+
+
+async def import_products(settings: Settings, file: Path) -> int:
+    """`products import FILE`: like `content import`, for the product catalogue with its prices (by SKU)."""
+    from bot.clock import SystemClock
+    from bot.i18n import Translator
+    from bot.services.content_import import ImportFileError
+    from bot.services.context import ServiceContext
+    from bot.services.deals import DealService, load_products_file
+    from storage.db import create_engine, create_sessionmaker
+    from storage.migrate import upgrade_to_head
+    from storage.uow import UnitOfWork
+
+    try:
+        source = await load_products_file(file)
+    except ImportFileError as exc:
+        print(f"Cannot import {file}: {exc}", file=sys.stderr)
+        return 2
+    sqlite_file = settings.sqlite_path()
+    if sqlite_file is not None:
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        translator = Translator.load("en")
+        ctx = ServiceContext(
+            clock=SystemClock(), translator=translator, admin_ids=frozenset(settings.admin_ids), timezone=settings.tz
+        )
+        async with UnitOfWork(create_sessionmaker(engine)) as uow:
+            report = await DealService(uow, ctx).import_products(source, translator.texts("en"))
     finally:
         await engine.dispose()
     print("\n".join(report.lines()))

@@ -95,7 +95,7 @@ class Checked(Generic[SpecT]):
 # Each takes the value as YAML gave it and returns the stored form, or raises UsageError(key, **params).
 
 
-def _text(value: object) -> str:
+def plain_text(value: object) -> str:
     """Text as YAML gives it; a bare number (title: 2026) is text too, true/false is not."""
     if isinstance(value, str):
         return value
@@ -107,12 +107,12 @@ def _text(value: object) -> str:
 def _words(value: object) -> list[str]:
     """A list of words or one comma/space-separated string, as tokens."""
     if isinstance(value, list | tuple):
-        return [word for element in value for word in tokens(_text(element))]
-    return tokens(_text(value))
+        return [word for element in value for word in tokens(plain_text(element))]
+    return tokens(plain_text(value))
 
 
-def _bounded(value: object, limit: int) -> str:
-    text = " ".join(_text(value).split())
+def bounded_text(value: object, limit: int) -> str:
+    text = " ".join(plain_text(value).split())
     if not text:
         raise UsageError("content.import.required")
     if len(text) > limit:
@@ -122,7 +122,7 @@ def _bounded(value: object, limit: int) -> str:
 
 def parse_key(value: object) -> str | None:
     """The file's own id for an item; blank means none."""
-    text = _text(value).strip()
+    text = plain_text(value).strip()
     if not text:
         return None
     if len(text) > KEY_LIMIT:
@@ -131,7 +131,7 @@ def parse_key(value: object) -> str | None:
 
 
 def parse_image(value: object) -> str | None:
-    path = _text(value).strip()
+    path = plain_text(value).strip()
     return path or None
 
 
@@ -139,8 +139,8 @@ def parse_tag_list(value: object) -> tuple[str, ...]:
     """[spring, sale] or 'spring, sale #new'; as text, '-' means none. In a list every word is a tag, even
     one that spells "none" in text (`[evergreen]` is the tag evergreen), hence the '#' added to each."""
     if not isinstance(value, list | tuple):
-        return tuple(parse_tags(_text(value)))
-    tags = [tag for element in value for tag in parse_tags(f"#{_text(element)}")]
+        return tuple(parse_tags(plain_text(value)))
+    tags = [tag for element in value for tag in parse_tags(f"#{plain_text(element)}")]
     return tuple(dict.fromkeys(tags))[:TAG_COUNT_LIMIT]
 
 
@@ -155,7 +155,7 @@ def parse_dates(value: object) -> tuple[date, ...]:
         if isinstance(element, date):
             days.add(element)
             continue
-        for word in tokens(_text(element)):
+        for word in tokens(plain_text(element)):
             if word.lower() in NONE_WORDS:
                 continue
             try:
@@ -237,7 +237,7 @@ def _unknown_fields(raw: Mapping[object, object], known: Sequence[str]) -> list[
     return problems
 
 
-class _Fields:
+class Fields:
     """Runs one parser per field of a raw entry, collecting every problem rather than stopping at the first."""
 
     def __init__(self, raw: Mapping[object, object], known: Sequence[str]) -> None:
@@ -274,11 +274,11 @@ def check_item(raw: object) -> tuple[ItemSpec | None, list[Problem]]:
     if not isinstance(raw, Mapping):
         return None, [Problem("", "content.import.not_entry")]
     has_media = raw.get("image") not in (None, "")
-    fields = _Fields(raw, ITEM_FIELDS)
+    fields = Fields(raw, ITEM_FIELDS)
     key = fields.read("key", parse_key)
-    title = fields.read("title", lambda v: validate_title(_text(v)), required=True)
-    text = fields.read("text", lambda v: validate_share_text(_text(v), has_media=has_media), required=True)
-    url = fields.read("url", lambda v: validate_url(_text(v)), required=True)
+    title = fields.read("title", lambda v: validate_title(plain_text(v)), required=True)
+    text = fields.read("text", lambda v: validate_share_text(plain_text(v), has_media=has_media), required=True)
+    url = fields.read("url", lambda v: validate_url(plain_text(v)), required=True)
     image = fields.read("image", parse_image)
     tags = fields.read("tags", parse_tag_list)
     dates = fields.read("publish_on", parse_dates)
@@ -304,11 +304,11 @@ def check_product(raw: object) -> tuple[ProductSpec | None, list[Problem]]:
     """One product: sku, name and url required; category optional; active unless `active: false`."""
     if not isinstance(raw, Mapping):
         return None, [Problem("", "content.import.not_product")]
-    fields = _Fields(raw, PRODUCT_FIELDS)
-    sku = fields.read("sku", lambda v: _bounded(v, KEY_LIMIT), required=True)
-    name = fields.read("name", lambda v: _bounded(v, PRODUCT_NAME_LIMIT), required=True)
-    url = fields.read("url", lambda v: validate_url(_text(v)), required=True)
-    category = fields.read("category", lambda v: _bounded(v, CATEGORY_LIMIT) if _text(v).strip() else None)
+    fields = Fields(raw, PRODUCT_FIELDS)
+    sku = fields.read("sku", lambda v: bounded_text(v, KEY_LIMIT), required=True)
+    name = fields.read("name", lambda v: bounded_text(v, PRODUCT_NAME_LIMIT), required=True)
+    url = fields.read("url", lambda v: validate_url(plain_text(v)), required=True)
+    category = fields.read("category", lambda v: bounded_text(v, CATEGORY_LIMIT) if plain_text(v).strip() else None)
     active = fields.read("active", parse_active)
     if fields.problems or sku is None or name is None or url is None:
         return None, fields.problems
@@ -317,15 +317,15 @@ def check_product(raw: object) -> tuple[ProductSpec | None, list[Problem]]:
 
 def check_items(raws: Sequence[object]) -> list[Checked[ItemSpec]]:
     """Every item of the file; a key used twice in one file is a problem of the later item."""
-    return _check_all(raws, check_item, "key", "content.import.duplicate_key", ("title", "key"))
+    return check_all(raws, check_item, "key", "content.import.duplicate_key", ("title", "key"))
 
 
 def check_products(raws: Sequence[object]) -> list[Checked[ProductSpec]]:
     """Every product of the file; a SKU listed twice is a problem of the later product."""
-    return _check_all(raws, check_product, "sku", "content.import.duplicate_sku", ("name", "sku"))
+    return check_all(raws, check_product, "sku", "content.import.duplicate_sku", ("name", "sku"))
 
 
-def _check_all(
+def check_all(
     raws: Sequence[object],
     check: Callable[[object], tuple[SpecT | None, list[Problem]]],
     identity: str,

@@ -30,7 +30,8 @@ class CardData:
     deep_link: str
 
 
-def _qr(data: str, size: int) -> Image.Image:
+def qr_image(data: str, size: int) -> Image.Image:
+    """A black-on-white QR code of `data`, `size` pixels square (profile, quote, coupon and invitation cards)."""
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=2)
     qr.add_data(data)
     qr.make(fit=True)
@@ -54,7 +55,7 @@ def render_profile_card(card: CardData) -> bytes:
     draw.text((48, 370), card.team_label, font=font(28), fill=MUTED)
     draw.text((48, 408), _fit(card.team, 30), font=font(36), fill=INK)
     qr_size = 440
-    image.paste(_qr(card.deep_link, qr_size), ((WIDTH - qr_size) // 2, 500))
+    image.paste(qr_image(card.deep_link, qr_size), ((WIDTH - qr_size) // 2, 500))
     scan = card.scan_label
     scan_width = draw.textlength(scan, font=font(32))
     draw.text(((WIDTH - scan_width) / 2, 965), scan, font=font(32), fill=ACCENT)
