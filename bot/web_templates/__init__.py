@@ -1,0 +1,1 @@
+"""Jinja2 templates of the pages the bot's web server renders (autoescaped)."""
