@@ -26,14 +26,16 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.crm import load_stages
 from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.media.posters import PosterRenderer, TemplateError, load_template
 from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
 from bot.orders_http import OrdersEndpoint, install_unconfigured
+from bot.rsvp_http import RsvpEndpoint
 from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
 from bot.scheduling.factory import build_job_scheduler
 from bot.scheduling.jobs import (
@@ -45,10 +47,14 @@ from bot.scheduling.jobs import (
     EVALUATE_LEVELS,
     EVALUATE_LEVELS_CRON,
     EVALUATE_LEVELS_ID,
+    FIRE_LEAD_REMINDERS,
+    FIRE_LEAD_REMINDERS_ID,
     RELEASE_COMMISSION,
     RELEASE_COMMISSION_ID,
     RELEASE_STALE_OUTBOX,
     RELEASE_STALE_OUTBOX_ID,
+    REMIND_EVENTS,
+    REMIND_EVENTS_ID,
     REPORT_BROADCASTS,
     REPORT_BROADCASTS_EVERY_SECONDS,
     REPORT_BROADCASTS_ID,
@@ -182,6 +188,7 @@ class BotApp:
             REPORT_BROADCASTS, REPORT_BROADCASTS_ID, every=timedelta(seconds=REPORT_BROADCASTS_EVERY_SECONDS)
         )
         await self.scheduler.schedule_interval(RELEASE_COMMISSION, RELEASE_COMMISSION_ID, every=timedelta(minutes=10))
+        await self.scheduler.schedule_interval(FIRE_LEAD_REMINDERS, FIRE_LEAD_REMINDERS_ID, every=timedelta(minutes=1))
         await self.scheduler.schedule_cron(
             EVALUATE_LEVELS, EVALUATE_LEVELS_ID, cron=EVALUATE_LEVELS_CRON, timezone=self.settings.timezone
         )
@@ -196,6 +203,7 @@ class BotApp:
             every=timedelta(minutes=1),
             first_run_at=self.ctx.clock.now() + timedelta(seconds=20),
         )
+        await self.scheduler.schedule_interval(REMIND_EVENTS, REMIND_EVENTS_ID, every=timedelta(minutes=1))
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
         gc.collect()
@@ -249,7 +257,9 @@ def create_app(
     api_base: str | None = None,
 ) -> BotApp:
     """Build every part from settings. Nothing connects until `BotApp.start()`."""
-    clock = clock or SystemClock()
+    if clock is None:
+        offset = settings.test_clock_offset_file
+        clock = OffsetClock(offset) if offset is not None else SystemClock()
     translator = Translator.load(settings.default_language)
     ctx = ServiceContext(
         clock=clock,
@@ -263,6 +273,8 @@ def create_app(
         poster_template=settings.poster_template,
         fraud_velocity_orders=settings.fraud_velocity_orders,
         fraud_velocity_minutes=settings.fraud_velocity_minutes,
+        lead_stages=load_stages(),
+        lead_overdue_days=settings.lead_overdue_days,
     )
     if settings.link_salt is not None:
         ctx.link_salt = settings.link_salt.get_secret_value().encode()
@@ -340,6 +352,7 @@ def create_app(
         OrdersEndpoint(secret, sessionmaker, ctx, on_outbox=sender.wake).install(app.web_app)
     else:
         install_unconfigured(app.web_app)
+    RsvpEndpoint(sessionmaker, ctx, on_outbox=sender.wake).install(app.web_app)
     scheduler.install_runtime(
         JobRuntime(
             settings=settings,

@@ -94,3 +94,64 @@ class FlagCallback(CallbackData, prefix="fl"):
     action: str
     """release · void."""
     id: int
+
+
+class LeadCallback(CallbackData, prefix="ld"):
+    """A prospect's buttons: `ld:<action>:<lead id>:<value>`.
+
+    open · fu (log a follow-up) · ch (its channel, `value`) · skip (a form step) · remind (ask when) · at (a
+    preset time, `value`) · stage (the stage menu) · set (stage `value`) · quote | invite (how to) · won | lost ·
+    done | snooze (`value` 1d | 1w) on a fired reminder · dup (add a duplicate anyway) · del | keep (confirm a
+    deletion). The service checks the lead is the presser's own."""
+
+    action: str
+    id: int = 0
+    value: str = ""
+
+
+class LeadListCallback(CallbackData, prefix="lds"):
+    """A page of /leads: `lds:<kind>:<page>:<query>`; kind is all | overdue | a stage key | q (search)."""
+
+    kind: str = "all"
+    page: int = 0
+    query: str = ""
+
+
+class CampaignCallback(CallbackData, prefix="cmp"):
+    """A coupon campaign's button in /campaign: `cmp:<action>:<id>`."""
+
+    action: str
+    """activate · deactivate."""
+    id: int
+
+
+class CouponCallback(CallbackData, prefix="cpn"):
+    """A campaign offered in /coupon: `cpn:take:<campaign id>` issues (or shows again) the partner's code."""
+
+    action: str
+    """take."""
+    id: int
+
+
+class ProgramEventCallback(CallbackData, prefix="pev"):
+    """An event's button in /event: `pev:<action>:<id>`."""
+
+    action: str
+    """cancel."""
+    id: int
+
+
+class ChatOrderCallback(CallbackData, prefix="cho"):
+    """An offline order registered in chat, in the admins' notice and in /orders: `cho:<action>:<id>:<src>`."""
+
+    action: str
+    """confirm · reject (asks for the reason)."""
+    id: int
+    src: str = "n"
+    """n: the notice (the pressed message loses its buttons) · l: the /orders list (it is redrawn)."""
+
+
+class ProductPageCallback(CallbackData, prefix="prd"):
+    """A page of the product catalogue in /product: `prd:<page>` (from 0)."""
+
+    page: int

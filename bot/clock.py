@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 
@@ -33,3 +35,26 @@ class ManualClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment.astimezone(UTC)
+
+
+class OffsetClock:
+    """System time moved forward by the number of seconds written in a file: how an end-to-end test moves the
+    time of a real bot process (a reminder due tomorrow arrives now). The file is re-read at most every
+    `reread_seconds`; a missing or unreadable file is an offset of zero. Only for sandboxes: the settings refuse
+    it unless the Bot API is a local emulator."""
+
+    def __init__(self, path: Path, *, reread_seconds: float = 0.2) -> None:
+        self._path = path
+        self._reread = reread_seconds
+        self._offset = timedelta(0)
+        self._read_at = float("-inf")
+
+    def now(self) -> datetime:
+        moment = time.monotonic()
+        if moment - self._read_at >= self._reread:
+            self._read_at = moment
+            try:
+                self._offset = timedelta(seconds=float(self._path.read_text(encoding="utf-8").strip() or 0))
+            except (OSError, ValueError):
+                self._offset = timedelta(0)
+        return datetime.now(UTC) + self._offset

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.domain.errors import UsageError
@@ -80,10 +80,12 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     """The web server is behind one trusted reverse proxy: take the visitor's IP from X-Forwarded-For."""
     poster_template: str = Field(default="classic", pattern=r"^[a-z0-9_-]{1,40}$")
+    """Name of the poster template (bot/media/poster_templates/<name>.yaml or a file under POSTER_TEMPLATE_DIR)."""
     fraud_velocity_orders: int = Field(default=5, ge=1)
     """More than this many orders from one customer within FRAUD_VELOCITY_MINUTES are held for an admin."""
     fraud_velocity_minutes: int = Field(default=10, ge=1)
-    """Name of the poster template (bot/media/poster_templates/<name>.yaml or a file under POSTER_TEMPLATE_DIR)."""
+    lead_overdue_days: int = Field(default=7, ge=1, le=365)
+    """An open prospect without a follow-up for this many days is overdue (also when its reminder has passed)."""
     poster_template_dir: Path | None = None
     """Extra poster templates a designer adds without touching the code."""
     font_path: Path | None = None
@@ -91,6 +93,9 @@ class Settings(BaseSettings):
     scheduler_lock_ttl_seconds: float = Field(default=15.0, ge=1, le=3600, description="leader lock lifetime")
     scheduler_poll_seconds: float = Field(default=2.0, gt=0, le=60, description="leader re-reads the job store")
     update_dedupe_ttl_seconds: int = Field(default=86_400, ge=60, description="how long an update id is remembered")
+    test_clock_offset_file: Path | None = None
+    """Sandbox and end-to-end tests only: the bot's clock runs ahead by the seconds written in this file.
+    Refused with a BOT_TOKEN unless TELEGRAM_API_BASE is a local emulator (127.0.0.1 or localhost)."""
 
     @field_validator("bot_token", mode="before")
     @classmethod
@@ -105,6 +110,13 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str) -> str:
         return _check_http_url(value)
+
+    @model_validator(mode="after")
+    def _test_clock_only_in_a_sandbox(self) -> Settings:
+        local = urlparse(self.telegram_api_base).hostname in ("127.0.0.1", "localhost")
+        if self.test_clock_offset_file is not None and self.bot_token is not None and not local:
+            raise ValueError("TEST_CLOCK_OFFSET_FILE moves the bot's time: only with a local Bot API emulator")
+        return self
 
     @field_validator("webhook_url")
     @classmethod

@@ -7,13 +7,16 @@ from aiogram import Router
 from handlers import (
     admin,
     broadcast,
+    campaigns,
     content,
+    deals,
     denied,
     errors,
     fallback,
     flags,
     language,
     lead,
+    leads,
     library,
     order_import,
     payouts,
@@ -47,6 +50,9 @@ def build_routers() -> list[Router]:
         order_import.build_router(),
         flags.build_router(),
         pools.build_router(),
+        leads.build_router(),
+        deals.build_router(),
+        campaigns.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

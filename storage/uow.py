@@ -9,9 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.repositories import (
     AuditRepository,
     BroadcastRepository,
+    CampaignRepository,
     ContentRepository,
+    DealRepository,
     EventRepository,
     FileRepository,
+    LeadRepository,
     LedgerRepository,
     LinkRepository,
     MetricsRepository,
@@ -57,6 +60,9 @@ class UnitOfWork:
         self.ledger = LedgerRepository(self._session)
         self.withdrawals = WithdrawalRepository(self._session)
         self.metrics = MetricsRepository(self._session)
+        self.leads = LeadRepository(self._session)
+        self.deals = DealRepository(self._session)
+        self.campaigns = CampaignRepository(self._session)
         self.outbox_dirty = False
         return self
 

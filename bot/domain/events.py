@@ -81,7 +81,7 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.QUOTE_SENT: "The partner quoted a lead. Payload: quote_id, lead_id, sku, quantity, total_minor, "
     "currency.",
     EventType.ORDER_REGISTERED: "The partner registered an offline order in chat for an admin to confirm. "
-    "Payload: chat_order_id, lead_id, sku, amount_minor, currency.",
+    "Payload: chat_order_id, lead_id, sku, quantity, amount_minor, currency.",
     EventType.COUPON_ISSUED: "The partner took a personal code of a coupon campaign. Payload: campaign_id, code.",
     EventType.COUPON_REDEEMED: "An order used the partner's coupon. Payload: code, order_id.",
     EventType.EVENT_INVITED: "The partner invited a lead to an event. Payload: event_id, invitation_id, lead_id.",

@@ -134,3 +134,46 @@ async def announce_closed_pools() -> None:
     if queued:
         log.info("queued %s dividend pool previews for admins", queued)
         rt.sender.wake()
+
+
+REMIND_EVENTS = "bot.scheduling.jobs:remind_upcoming_events"
+REMIND_EVENTS_ID = "events:remind"
+
+
+# Every minute. A run more than 50 s late is skipped: the next one is due within seconds and finds the same
+# events (the 1-day window lasts 23 hours, the 1-hour one an hour); missed runs coalesce; one instance. Each
+# reminder's outbox dedupe key `event-remind:<event>:<partner>:<1d|1h>` makes it go once whatever runs.
+@scheduled_job(misfire_grace_time=50, coalesce=True, max_instances=1)
+async def remind_upcoming_events() -> None:
+    """Partners who invited leads to an event get a reminder a day and an hour before it, with the answers."""
+    rt = job_runtime()
+    async with rt.unit_of_work() as uow:
+        queued = await rt.use_cases(uow).campaigns.send_event_reminders(rt.clock.now())
+    if queued:
+        log.info("queued %s event reminders", queued)
+        rt.sender.wake()
+
+
+FIRE_LEAD_REMINDERS = "bot.scheduling.jobs:fire_lead_reminders"
+FIRE_LEAD_REMINDERS_ID = "leads:remind"
+REMINDER_BATCH = 200
+
+
+# Every minute. A run more than 50 s late is skipped: the next one is due within seconds and finds the same
+# reminders (they stay pending until a run marks them sent); missed runs coalesce, so after downtime one run sends
+# every reminder that came due meanwhile; one instance, and the outbox dedupe key
+# 'remind:lead:<lead>:<due minute>' makes sure a reminder is never queued twice anyway.
+@scheduled_job(misfire_grace_time=50, coalesce=True, max_instances=1)
+async def fire_lead_reminders() -> None:
+    """Prospect reminders whose time has come: the partner gets the lead card with [Done] [Snooze 1d] [Snooze 1w]."""
+    rt = job_runtime()
+    total = 0
+    while True:  # a transaction per batch
+        async with rt.unit_of_work() as uow:
+            fired = await rt.use_cases(uow).leads.fire_due(rt.clock.now(), limit=REMINDER_BATCH)
+        total += fired
+        if fired < REMINDER_BATCH:
+            break
+    if total:
+        log.info("sent %s prospect reminders", total)
+        rt.sender.wake()

@@ -15,7 +15,26 @@ from bot.services.views import PartnerView
 
 log = logging.getLogger(__name__)
 
-PARTNER_COMMANDS = ("today", "wallet", "withdraw", "me", "link", "poster", "card", "settings", "lang", "help")
+PARTNER_COMMANDS = (
+    "today",
+    "leads",
+    "lead",
+    "followup",
+    "quote",
+    "order",
+    "coupon",
+    "invite",
+    "wallet",
+    "withdraw",
+    "me",
+    "link",
+    "poster",
+    "card",
+    "settings",
+    "lang",
+    "mydata",
+    "help",
+)
 LEAD_COMMANDS = ("team",)
 ADMIN_COMMANDS = (
     "content",
@@ -29,6 +48,10 @@ ADMIN_COMMANDS = (
     "export",
     "flags",
     "pools",
+    "product",
+    "campaign",
+    "event",
+    "orders",
 )
 
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import cached_property
 
 from bot.services.broadcasts import BroadcastService
+from bot.services.campaigns import CampaignService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
+from bot.services.deals import DealService
 from bot.services.fraud import FraudService
+from bot.services.leads import LeadService
 from bot.services.ledger import SettlementService
 from bot.services.levels import LevelService
 from bot.services.library import LibraryService
@@ -94,3 +97,15 @@ class UseCases:
     @cached_property
     def pools(self) -> PoolService:
         return PoolService(self.uow, self.ctx)
+
+    @cached_property
+    def leads(self) -> LeadService:
+        return LeadService(self.uow, self.ctx)
+
+    @cached_property
+    def deals(self) -> DealService:
+        return DealService(self.uow, self.ctx)
+
+    @cached_property
+    def campaigns(self) -> CampaignService:
+        return CampaignService(self.uow, self.ctx)

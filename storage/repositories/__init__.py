@@ -2,6 +2,7 @@
 
 from storage.repositories.audit import AuditRepository
 from storage.repositories.broadcasts import BroadcastRepository
+from storage.repositories.campaigns import CampaignRepository
 from storage.repositories.content import (
     ContentRepository,
     FileRepository,
@@ -9,7 +10,9 @@ from storage.repositories.content import (
     PackRepository,
     ProductRepository,
 )
+from storage.repositories.deals import DealRepository
 from storage.repositories.events import EventRepository
+from storage.repositories.leads import LeadRepository
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.metrics import MetricsRepository
 from storage.repositories.outbox import OutboxRepository
@@ -19,9 +22,12 @@ from storage.repositories.payouts import WithdrawalRepository
 __all__ = [
     "AuditRepository",
     "BroadcastRepository",
+    "CampaignRepository",
     "ContentRepository",
+    "DealRepository",
     "EventRepository",
     "FileRepository",
+    "LeadRepository",
     "LedgerRepository",
     "LinkRepository",
     "MetricsRepository",

@@ -49,6 +49,13 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert menu.params["scope"] == {"type": "chat", "chat_id": ALICE.id}
     assert [c["command"] for c in menu.params["commands"]] == [
         "today",
+        "leads",
+        "lead",
+        "followup",
+        "quote",
+        "order",
+        "coupon",
+        "invite",
         "wallet",
         "withdraw",
         "me",
@@ -57,6 +64,7 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
         "card",
         "settings",
         "lang",
+        "mydata",
         "help",
         "team",
     ]

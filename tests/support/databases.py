@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
+from storage.jobstore import JOB_TABLE
 from storage.migrate import upgrade_to_head
 from storage.models import Base
 from tests.support.services import PG_HOST, PG_PORT, postgres_url
@@ -69,3 +70,5 @@ async def wipe(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(text(f"DELETE FROM {table.name}"))
+        # APScheduler's own table: a job a previous test's app left overdue must not fire in the next test's app
+        await conn.execute(text(f"DELETE FROM {JOB_TABLE}"))

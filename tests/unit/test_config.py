@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bot.clock import OffsetClock
 from bot.config import ConfigError, load_settings
 
 CLEAN_ENV = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "DATABASE_URL", "REDIS_URL", "ADMIN_IDS"}}
@@ -91,3 +93,25 @@ def test_webhook_mode_requires_its_settings(project_root: Path, tmp_path: Path) 
     result = run_bot(project_root, tmp_path, {**CLEAN_ENV, "BOT_TOKEN": "123456:TEST-token"}, "--webhook")
     assert result.returncode == 2
     assert result.stderr.strip() == "Configuration error: WEBHOOK_URL: is required with --webhook"
+
+
+def test_a_test_clock_is_refused_outside_a_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TEST_CLOCK_OFFSET_FILE", str(tmp_path / "offset"))
+    assert load_settings().test_clock_offset_file == tmp_path / "offset"  # no token: the built-in sandbox
+    monkeypatch.setenv("BOT_TOKEN", "123456:ABC-def_ghi")
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:8081")
+    assert load_settings().test_clock_offset_file is not None  # a local emulator
+    monkeypatch.setenv("TELEGRAM_API_BASE", "https://api.telegram.org")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "TEST_CLOCK_OFFSET_FILE" in str(info.value)
+
+
+def test_the_offset_clock_runs_ahead_by_the_file(tmp_path: Path) -> None:
+    offset = tmp_path / "offset"
+    clock = OffsetClock(offset, reread_seconds=0)
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5  # no file: no offset
+    offset.write_text("86400")
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds() - 86400) < 5
+    offset.write_text("garbage")
+    assert abs((clock.now() - datetime.now(UTC)).total_seconds()) < 5
