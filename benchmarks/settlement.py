@@ -1,22 +1,24 @@
 """Settlement: a stream of paid orders, 10% of them redelivered, settled into the ledger.
 
-Each order goes through `SettlementService.ingest_order` in its own unit of work (one transaction per order, as
-the HTTP endpoint runs it), on a network of 1,000 partners in a tree (each with up to three recruits, so most
-orders pay L1 and L2), from `workers` concurrent tasks: 8 on PostgreSQL, 1 on SQLite (one writer at a time
-anyway; a second task only waits in SQLite's busy handler, which lowers the rate and multiplies p99). Every
-redelivery is a copy of an earlier order placed later in the stream; with concurrent workers some arrive while
-their original is still settling, and the database's unique index decides.
+The stream goes through `OrderBatcher` (bot/order_batcher.py), as POST /api/orders settles it: up to
+`IN_FLIGHT` deliveries wait at once (a shop's webhook burst, or a queue consumer's prefetch), and batch runners
+(4 on PostgreSQL, 1 on SQLite: one writer at a time) each take what is waiting into one transaction of
+`SettlementService.ingest_orders`. The network: 1,000 partners in a tree (each with up to three recruits, so most
+orders pay L1 and L2). Every redelivery is a copy of an earlier order placed later in the stream; some arrive
+while their original is still settling (or in the same batch), and the database's unique index decides.
 
 Checked after the run: every unique order CREATED and every redelivery REPLAY; no (txn, line) twice and exactly
 the expected number of entries (two per commission line).
 
-Baseline, same run, same database and concurrency: one INSERT + COMMIT per order into a trivial table through
-the same session machinery: the floor any one-transaction-per-order design pays.
+Baseline, same run, same database: one INSERT + COMMIT per order into a trivial table through the same session
+machinery, from 8 tasks on PostgreSQL and 1 on SQLite: the floor any one-transaction-per-order design pays.
 
-Report only: the same kind of stream (new order ids) as signed POSTs to `OrdersEndpoint` on a local aiohttp
-server, client and server in this one process.
+Report only: `ingest_order` with one transaction per order (8 tasks / 1 task), and the same kind of stream as
+signed POSTs to `OrdersEndpoint` on a local aiohttp server over `HTTP_CONNECTIONS` connections, client and server
+in this one process.
 
-Sizes (quick / full): 2,000 / 10,000 unique orders plus 10%; 1,000 / 3,000 plus 10% over HTTP.
+Sizes (quick / full): 2,000 / 10,000 unique orders plus 10% batched; 1,000 / 3,000 plus 10% one by one and over
+HTTP.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from benchmarks.report import Result
 from bot.clock import SystemClock
 from bot.domain.orders_api import OrderIn, OrderItemIn, sign
 from bot.i18n import Translator
+from bot.order_batcher import OrderBatcher
 from bot.orders_http import OrdersEndpoint
 from bot.services.context import ServiceContext
 from bot.services.ledger import Outcome, SettlementService
@@ -52,6 +55,12 @@ from storage.uow import UnitOfWork
 
 TARGETS = {"postgres": 1000.0, "sqlite": 500.0}
 WORKERS = {"postgres": 8, "sqlite": 1}
+"""Concurrent transactions: of the baseline, of the one-order-per-transaction path, and batch runners."""
+RUNNERS = {"postgres": 4, "sqlite": 1}
+"""Batch runners, as `OrdersEndpoint` starts them."""
+IN_FLIGHT = 200
+HTTP_CONNECTIONS = 64
+"""Deliveries waiting at once in the batched path (a shop's webhook burst, or a queue consumer's prefetch)."""
 PARTNERS = 1000
 FAN_OUT = 3
 """Recruits per partner: a tree about seven levels deep."""
@@ -207,6 +216,21 @@ async def _service_path(
     return await _drive(stream.orders, workers, settle)
 
 
+async def _batched_path(
+    sessionmaker: async_sessionmaker[AsyncSession], ctx: ServiceContext, stream: Stream, runners: int
+) -> Run:
+    """The stream through `OrderBatcher`, `IN_FLIGHT` deliveries at a time, as the HTTP endpoint settles them."""
+    batcher = OrderBatcher(sessionmaker, ctx, runners=runners)
+
+    async def settle(order: OrderIn) -> str:
+        return (await batcher.settle(order)).outcome.value
+
+    try:
+        return await _drive(stream.orders, IN_FLIGHT, settle)
+    finally:
+        await batcher.close()
+
+
 async def _baseline(
     engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], stream: Stream, workers: int
 ) -> Run:
@@ -301,64 +325,77 @@ async def _http_path(
 async def run(quick: bool, database_url: str, label: str) -> list[Result]:
     backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
     target, workers = TARGETS[backend], WORKERS[backend]
-    unique, unique_http = (2000, 1000) if quick else (10_000, 3000)
+    unique, unique_single, unique_http = (2000, 1000, 1000) if quick else (10_000, 3000, 3000)
     rng = random.Random(20261125)
-    tag = uuid.uuid4().hex[:6]
     engine = create_engine(database_url)
     sessionmaker = create_sessionmaker(engine)
     ctx = _context()
+    tasks = f"{workers} task" + ("s" if workers > 1 else "")
     try:
         await upgrade_to_head(engine)
         async with UnitOfWork(sessionmaker) as uow:  # as the app does at start-up
             await SettlementService(uow, ctx).ensure_plan()
-        network = await _seed(engine, tag)
+        network = await _seed(engine, uuid.uuid4().hex[:6])
+        tag = uuid.uuid4().hex[:6]
         stream = _stream(network, unique, tag, rng)
         baseline = await _baseline(engine, sessionmaker, stream, workers)
-        settled = await _service_path(sessionmaker, ctx, stream, workers)
+        batched = await _batched_path(sessionmaker, ctx, stream, RUNNERS[backend])
         orders, entries, duplicates = await _written(sessionmaker, tag)
-        redeliveries = len(stream.orders) - stream.unique
-        correct = (
-            settled.outcomes == Counter({Outcome.CREATED.value: stream.unique, Outcome.REPLAY.value: redeliveries})
-            and orders == stream.unique
-            and entries == stream.expected_entries
-            and duplicates == 0
-        )
-        tasks = f"{workers} task" + ("s" if workers > 1 else "")
-        name = f"settlement ingest_order, {PARTNERS:,} partners, 10% redelivered ({label}, {tasks})"
+        correct = _all_settled(batched, stream) and orders == stream.unique and entries == stream.expected_entries
+        correct = correct and duplicates == 0
         results = [
             Result(
-                name,
-                f"orders/s vs bare INSERT+COMMIT (p99 {settled.p99_ms:.1f} ms vs {baseline.p99_ms:.1f} ms)",
+                f"settlement of an order stream, {PARTNERS:,} partners, 10% redelivered ({label}, batched)",
+                f"orders/s vs bare INSERT+COMMIT per order ({IN_FLIGHT} in flight, {RUNNERS[backend]} batch runners; "
+                f"p99 {batched.p99_ms:.1f} ms vs {baseline.p99_ms:.1f} ms)",
                 f">= {target:,.0f}/s",
-                settled.rate,
+                batched.rate,
                 baseline.rate,
-                settled.rate >= target and correct,
+                batched.rate >= target and correct,
                 "/s",
             ),
             Result(
                 f"settlement duplicates ({label})",
                 f"(txn, line) written twice; entries {entries:,} of {stream.expected_entries:,} expected, "
-                f"{dict(settled.outcomes)}",
+                f"{dict(batched.outcomes)}",
                 "0, entries = expected",
                 float(duplicates),
                 None,
                 correct,
             ),
         ]
+        single_tag = uuid.uuid4().hex[:6]
+        single_stream = _stream(network, unique_single, single_tag, rng)
+        single = await _service_path(sessionmaker, ctx, single_stream, workers)
+        _, single_entries, single_duplicates = await _written(sessionmaker, single_tag)
+        results.append(
+            Result(
+                f"settlement, one transaction per order ({label}, {tasks})",
+                f"orders/s, report only: ingest_order alone (p99 {single.p99_ms:.1f} ms; "
+                f"{single_duplicates} duplicates)",
+                "report only",
+                single.rate,
+                baseline.rate,
+                _all_settled(single, single_stream)
+                and single_duplicates == 0
+                and single_entries == single_stream.expected_entries,
+                "/s",
+            )
+        )
         http_tag = uuid.uuid4().hex[:6]
         http_stream = _stream(network, unique_http, http_tag, rng)
-        over_http = await _http_path(sessionmaker, ctx, http_stream, workers)
+        over_http = await _http_path(sessionmaker, ctx, http_stream, HTTP_CONNECTIONS)
         http_redeliveries = len(http_stream.orders) - http_stream.unique
         http_ok = over_http.outcomes == Counter({"201": http_stream.unique, "200": http_redeliveries})
         _, http_entries, http_duplicates = await _written(sessionmaker, http_tag)
         results.append(
             Result(
-                f"settlement over HTTP, signed POST /api/orders ({label}, {tasks} / connections)",
+                f"settlement over HTTP, signed POST /api/orders ({label}, {HTTP_CONNECTIONS} connections)",
                 f"orders/s, report only (p99 {over_http.p99_ms:.1f} ms; {dict(over_http.outcomes)}; "
                 f"{http_duplicates} duplicates)",
                 "report only",
                 over_http.rate,
-                settled.rate,
+                batched.rate,
                 http_ok and http_duplicates == 0 and http_entries == http_stream.expected_entries,
                 "/s",
             )
@@ -366,3 +403,9 @@ async def run(quick: bool, database_url: str, label: str) -> list[Result]:
         return results
     finally:
         await engine.dispose()
+
+
+def _all_settled(run: Run, stream: Stream) -> bool:
+    """Every unique order CREATED once and every redelivery a REPLAY."""
+    redeliveries = len(stream.orders) - stream.unique
+    return run.outcomes == Counter({Outcome.CREATED.value: stream.unique, Outcome.REPLAY.value: redeliveries})

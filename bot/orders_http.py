@@ -1,4 +1,5 @@
-"""POST /api/orders and /api/refunds: signed by the shop, settled into the ledger in one transaction each.
+"""POST /api/orders and /api/refunds: signed by the shop, settled into the ledger. A refund is one transaction;
+orders arriving together share one (bot.order_batcher), each with its own answer.
 
 401 bad or stale signature · 422 invalid body (every field error) · 201 created · 200 an identical replay with
 the original result · 409 the same id with a different payload. The signature is checked before the body is
@@ -26,6 +27,7 @@ from bot.domain.orders_api import (
     signature_error_body,
     verify_signature,
 )
+from bot.order_batcher import OrderBatcher
 from bot.services.context import ServiceContext
 from bot.services.ledger import CurrencyNotInPlan, Outcome, RefundTooLarge
 from bot.services.registry import UseCases
@@ -50,10 +52,16 @@ class OrdersEndpoint:
         self._sessionmaker = sessionmaker
         self._ctx = ctx
         self._on_outbox = on_outbox
+        sqlite = sessionmaker.kw["bind"].dialect.name == "sqlite"  # one writer at a time: one batch at a time
+        self._batcher = OrderBatcher(sessionmaker, ctx, runners=1 if sqlite else 4, on_outbox=on_outbox)
 
     def install(self, app: web.Application) -> None:
         app.router.add_post("/api/orders", self.orders)
         app.router.add_post("/api/refunds", self.refunds)
+        app.on_cleanup.append(self._close)
+
+    async def _close(self, app: web.Application) -> None:
+        await self._batcher.close()
 
     async def orders(self, request: web.Request) -> web.Response:
         return await self._handle(request, "order")
@@ -79,12 +87,12 @@ class OrdersEndpoint:
         except BodyError as exc:
             return web.json_response(error_response_body(exc.errors), status=422)
         try:
-            async with UnitOfWork(self._sessionmaker) as uow:
-                service = UseCases(uow, self._ctx).settlement
-                settlement = await (
-                    service.ingest_order(model) if isinstance(model, OrderIn) else service.ingest_refund(model)
-                )
-                outbox = uow.outbox_dirty
+            if isinstance(model, OrderIn):  # settled with whatever other orders are arriving (bot.order_batcher)
+                settlement, outbox = await self._batcher.settle(model), False
+            else:
+                async with UnitOfWork(self._sessionmaker) as uow:
+                    settlement = await UseCases(uow, self._ctx).settlement.ingest_refund(model)
+                    outbox = uow.outbox_dirty
         except RefundTooLarge:
             errors = [FieldError("amount", "more than what is left of the order, or another currency")]
             return web.json_response(error_response_body(errors), status=422)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
@@ -56,6 +56,9 @@ class Partner(Base):
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)
     level: Mapped[str] = mapped_column(String(32), default="member", server_default="member")
     """Commission level (member, silver, gold…); the rules engine moves partners between levels."""
+    commission_eligible: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """The plan's `eligibility` condition on the partner's metrics, evaluated daily with levels: an ineligible
+    partner earns no per-order commission (their share is not passed up) until an evaluation finds them eligible."""
     segment: Mapped[str | None] = mapped_column(String(16))
     """Activity segment (high, mid, low); None until the first segmentation run."""
     joined_at: Mapped[datetime]
@@ -463,7 +466,7 @@ class OrderFlag(Base):
     """self_purchase | shared_customer | velocity."""
     detail: Mapped[dict[str, Any]] = mapped_column()
     status: Mapped[str] = mapped_column(String(16))
-    """open | released | voided."""
+    """open | released | voided | refunded (the held order was refunded in full before anyone decided)."""
     created_at: Mapped[datetime]
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))

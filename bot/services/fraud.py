@@ -17,17 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from bot.domain.errors import UsageError
-from bot.domain.fraud import Flag, FlagKind, OrderFacts, VelocityRule, decide_flags
 from bot.domain.money import Money, format_money
 from bot.domain.roles import Role, has_at_least
-from bot.domain.rules import Plan
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
 from bot.services.partners import display_name
@@ -70,44 +68,6 @@ class FraudService:
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
-
-    # ------------------------------------------------------------------ at settlement
-
-    async def check(self, row: Order, partner: Partner, how: str, plan: Plan) -> list[Flag]:
-        """Decide and record the flags of a freshly attributed order (after its customer binding)."""
-        session = self._uow.session
-        minutes = self._ctx.fraud_velocity_minutes
-        in_window = await session.execute(
-            select(func.count())
-            .select_from(Order)
-            .where(
-                Order.customer_id == row.customer_id,
-                Order.paid_at >= row.paid_at - timedelta(minutes=minutes),
-                Order.paid_at <= row.paid_at,
-            )
-        )
-        facts = OrderFacts(
-            customer_id=row.customer_id,
-            partner_tg_user_id=partner.tg_user_id,
-            attribution=how,
-            attributed_partner_id=partner.id,
-            bound_partner_id=await self._uow.ledger.customer_owner(row.customer_id),
-            orders_in_window=int(in_window.scalar_one()),
-            self_purchase_rebate=plan.self_purchase_rebate,
-            velocity=VelocityRule(limit=self._ctx.fraud_velocity_orders, minutes=minutes),
-        )
-        flags = decide_flags(facts)
-        now = self._ctx.clock.now()
-        for flag in flags:
-            detail = dict(flag.detail)
-            if flag.kind is FlagKind.SHARED_CUSTOMER:
-                bound = await self._uow.partners.get(int(detail["bound_partner_id"]))
-                detail["bound_code"] = bound.invite_code if bound else ""
-                detail["named_code"] = partner.invite_code
-            session.add(OrderFlag(order_id=row.id, kind=flag.kind.value, detail=detail, status="open", created_at=now))
-        if flags:
-            await session.flush()
-        return flags
 
     # ------------------------------------------------------------------ /flags
 

@@ -1,8 +1,10 @@
-"""Levels and badges: the rules engine applied to every partner's metrics, once a day (and on demand).
+"""Levels, badges and commission eligibility: the rules engine applied to every partner's metrics, once a day
+(and on demand).
 
 A partner whose level changes gets the new level, an append-only `LevelChange` row with the metrics that
 decided it, and a notice (once per partner, level and day: `level:<partner>:<to>:<date>`). Badges are awarded
 once, for good (`partner_badges`' primary key decides), each with its own notice (`badge:<partner>:<badge>`).
+The plan's `eligibility` condition sets `commission_eligible`, which settlement reads for every order's earners.
 A condition that cannot be evaluated on a partner's metrics (MetricsError) is logged and that partner skipped.
 """
 
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level
+from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level, is_eligible
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.metrics import MetricsService, PartnerMetrics
@@ -35,6 +37,8 @@ class LevelRun:
     demoted: list[tuple[int, str, str]] = field(default_factory=list)
     badges: list[tuple[int, str]] = field(default_factory=list)
     """(partner id, badge) newly awarded."""
+    eligibility: list[tuple[int, bool]] = field(default_factory=list)
+    """(partner id, eligible now) whose commission eligibility changed."""
     skipped: list[int] = field(default_factory=list)
     """Partners whose metrics a condition could not use (logged)."""
 
@@ -67,11 +71,15 @@ class LevelService:
             try:
                 new_level = evaluate_level(plan, partner.level, values)
                 badges = earned_badges(plan, {**values, "level": new_level})
+                eligible = is_eligible(plan, {**values, "level": new_level})
             except (MetricsError, ValueError) as exc:  # ValueError: a level the plan no longer has
                 log.warning("levels: partner %s skipped: %s", partner.id, exc)
                 run.skipped.append(partner.id)
                 continue
             run.evaluated += 1
+            if partner.commission_eligible != eligible:  # settlement reads it for every order until the next run
+                partner.commission_eligible = eligible
+                run.eligibility.append((partner.id, eligible))
             if new_level != partner.level:
                 await self._change_level(
                     partner, new_level, plan=plan, version=version, values=values, now=now, run=run

@@ -64,6 +64,24 @@ async def enqueue_text(
     )
 
 
+def text_row(
+    ctx: ServiceContext, *, recipient: Partner, dedupe_key: str, text: str, urgent: bool = False
+) -> dict[str, Any]:
+    """The outbox row `enqueue_text` would insert, for callers that queue many at once with
+    `OutboxRepository.enqueue_many` (set `uow.outbox_dirty` when it added any)."""
+    now = ctx.clock.now()
+    return {
+        "dedupe_key": dedupe_key,
+        "chat_id": recipient.tg_user_id,
+        "partner_id": recipient.id,
+        "kind": "text",
+        "payload": {"text": text, "parse_mode": "HTML"},
+        "urgent": urgent,
+        "not_before": now if urgent else deliverable_at(ctx, recipient, now),
+        "created_at": now,
+    }
+
+
 async def enqueue_photo(
     uow: UnitOfWork,
     ctx: ServiceContext,

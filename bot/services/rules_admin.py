@@ -199,7 +199,7 @@ def _order_lines(order: Order, plan: Plan, chain: Sequence[Partner]) -> dict[int
         for i in order.items
     )
     plan_order = PlanOrder(id=order.external_id, amount=Money(order.amount_minor, order.currency), items=items)
-    earners = [Earner(p.id, _level_in(plan, p.level)) for p in chain]
+    earners = [Earner(p.id, _level_in(plan, p.level), eligible=p.commission_eligible) for p in chain]
     earned: dict[int, int] = {}
     for line in commission_lines(plan, plan_order, earners):
         earned[line.earner_id] = earned.get(line.earner_id, 0) + line.amount.minor

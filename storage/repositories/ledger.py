@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, select, update
+from sqlalchemy import String, Table, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import Coupon, CustomerBinding, LedgerEntry, Order, Refund, RuleVersion
+from storage.models import CustomerBinding, LedgerEntry, Order, OrderFlag, Refund, RuleVersion
 
 
 def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def _table(model: type[Any]) -> Table:
+    """The Core table of a model: multi-row statements through Core skip the ORM's per-row bookkeeping."""
+    table: Table = model.__table__
+    return table
 
 
 class LedgerRepository:
@@ -68,6 +74,71 @@ class LedgerRepository:
             .returning(Order.id)
         )
         return (await self._session.execute(stmt)).scalar_one_or_none()
+
+    async def claim_orders(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """`claim_order` for a batch of one source: one multi-row INSERT that skips every (source, external_id)
+        already there. Returns external id → new id for the rows this call inserted."""
+        if not rows:
+            return {}
+        table = _table(Order)
+        stmt = (
+            _insert(self._session)(table)
+            .on_conflict_do_nothing(index_elements=["source", "external_id"])
+            .returning(table.c.external_id, table.c.id)
+        )
+        return {str(external): int(new_id) for external, new_id in (await self._session.execute(stmt, rows)).all()}
+
+    async def orders_by_external(self, source: str, external_ids: Collection[str]) -> dict[str, Order]:
+        if not external_ids:
+            return {}
+        result = await self._session.execute(
+            select(Order).where(Order.source == source, Order.external_id.in_(set(external_ids)))
+        )
+        return {order.external_id: order for order in result.scalars()}
+
+    async def set_attributions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Attribute freshly claimed orders: each row has `order_id`, `partner_id`, `attribution`, `status` and
+        `rules_version`; one executemany UPDATE."""
+        if not rows:
+            return
+        table = _table(Order)
+        stmt = (
+            update(table)
+            .where(table.c.id == bindparam("order_id"))
+            .values(
+                partner_id=bindparam("partner_id"),
+                attribution=bindparam("attribution"),
+                status=bindparam("status"),
+                rules_version=bindparam("rules_version"),
+            )
+        )
+        await self._session.execute(stmt, list(rows))
+
+    async def customer_paid_times(
+        self, customer_ids: Collection[str], since: datetime, until: datetime
+    ) -> list[tuple[str, datetime]]:
+        """(customer, paid_at) of every order of these customers paid between `since` and `until`."""
+        if not customer_ids:
+            return []
+        result = await self._session.execute(
+            select(Order.customer_id, Order.paid_at).where(
+                Order.customer_id.in_(set(customer_ids)), Order.paid_at >= since, Order.paid_at <= until
+            )
+        )
+        return [(str(customer), paid_at) for customer, paid_at in result.all()]
+
+    async def parked_refunds_for(self, order_external_ids: Collection[str]) -> dict[str, list[Refund]]:
+        if not order_external_ids:
+            return {}
+        result = await self._session.execute(
+            select(Refund)
+            .where(Refund.order_external_id.in_(set(order_external_ids)), Refund.status == "parked")
+            .order_by(Refund.id)
+        )
+        parked: dict[str, list[Refund]] = {}
+        for refund in result.scalars():
+            parked.setdefault(refund.order_external_id, []).append(refund)
+        return parked
 
     async def order(self, source: str, external_id: str) -> Order | None:
         result = await self._session.execute(
@@ -135,6 +206,33 @@ class LedgerRepository:
         )
         return result.scalars().all()
 
+    async def post_many(self, lines: Sequence[Mapping[str, Any]]) -> None:
+        """Append the lines of several new transactions in one executemany INSERT. Each transaction must balance;
+        none may have been posted before (their orders were claimed in this unit of work)."""
+        if not lines:
+            return
+        totals: dict[str, int] = {}
+        for line in lines:
+            totals[line["txn"]] = totals.get(line["txn"], 0) + int(line["amount_minor"])
+        unbalanced = [txn for txn, total in totals.items() if total]
+        if unbalanced:
+            raise ValueError(f"transactions {unbalanced[:3]} do not balance")
+        # A plain INSERT: a (txn, line) that existed would be a bug, and its IntegrityError rolls the batch back.
+        # Without RETURNING, asyncpg runs it as one prepared statement for any number of rows.
+        await self._session.execute(insert(_table(LedgerEntry)), [dict(line) for line in lines])
+
+    async def entries_of_orders(self, order_ids: Collection[int]) -> dict[int, list[LedgerEntry]]:
+        if not order_ids:
+            return {}
+        result = await self._session.execute(
+            select(LedgerEntry).where(LedgerEntry.order_id.in_(set(order_ids))).order_by(LedgerEntry.id)
+        )
+        entries: dict[int, list[LedgerEntry]] = {}
+        for entry in result.scalars():
+            if entry.order_id is not None:
+                entries.setdefault(entry.order_id, []).append(entry)
+        return entries
+
     async def entries_of_order(self, order_id: int) -> Sequence[LedgerEntry]:
         result = await self._session.execute(
             select(LedgerEntry).where(LedgerEntry.order_id == order_id).order_by(LedgerEntry.id)
@@ -193,20 +291,37 @@ class LedgerRepository:
 
     # ------------------------------------------------------------------ attribution
 
-    async def coupon_owner(self, code: str) -> int | None:
-        result = await self._session.execute(
-            select(Coupon.partner_id).where(func.lower(Coupon.code) == code.lower(), Coupon.active.is_(True))
-        )
-        return result.scalar_one_or_none()
+    async def add_flags(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Record fraud flags (order_id, kind, detail, status, created_at) in one statement."""
+        if rows:
+            await self._session.execute(insert(_table(OrderFlag)), list(rows))
 
-    async def bind_customer(self, customer_id: str, partner_id: int, now: datetime) -> None:
-        """First touch: bind the customer unless they are bound already (the first partner keeps them)."""
-        stmt = (
-            _insert(self._session)(CustomerBinding)
-            .values(customer_id=customer_id, partner_id=partner_id, bound_at=now)
-            .on_conflict_do_nothing(index_elements=["customer_id"])
+    async def close_open_flags(self, order_id: int, status: str, at: datetime) -> None:
+        """An order's open fraud flags are settled without an admin (e.g. `refunded`: the order was refunded)."""
+        await self._session.execute(
+            update(OrderFlag)
+            .where(OrderFlag.order_id == order_id, OrderFlag.status == "open")
+            .values(status=status, decided_at=at)
         )
-        await self._session.execute(stmt)
+
+    async def bind_customers(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`bind_customer` for many (customer_id, partner_id, bound_at) rows at once; sorted by customer, so two
+        concurrent batches take their locks in the same order."""
+        if not rows:
+            return
+        table = _table(CustomerBinding)
+        stmt = _insert(self._session)(table).on_conflict_do_nothing(index_elements=["customer_id"])
+        await self._session.execute(stmt, sorted((dict(row) for row in rows), key=lambda row: row["customer_id"]))
+
+    async def customer_owners(self, customer_ids: Collection[str]) -> dict[str, int]:
+        if not customer_ids:
+            return {}
+        result = await self._session.execute(
+            select(CustomerBinding.customer_id, CustomerBinding.partner_id).where(
+                CustomerBinding.customer_id.in_(set(customer_ids))
+            )
+        )
+        return {str(customer): int(partner) for customer, partner in result.all()}
 
     async def customer_owner(self, customer_id: str) -> int | None:
         result = await self._session.execute(

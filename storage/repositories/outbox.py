@@ -79,6 +79,17 @@ class OutboxRepository:
             added += len((await self._session.execute(stmt, batch)).all())
         return added
 
+    async def enqueue_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """As `enqueue_many` for a handful of rows, without counting what was added: no RETURNING, so PostgreSQL
+        runs one prepared statement whatever the number of rows (settlement's notices, batch after batch)."""
+        if not rows:
+            return
+        insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        await self._session.execute(
+            stmt, [{"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows]
+        )
+
     async def claim_due(self, now: datetime, limit: int) -> list[ClaimedMessage]:
         """Mark up to `limit` due rows 'sending' for this sender, oldest first, in one statement.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +24,18 @@ class PartnerRepository:
     async def by_invite_code(self, code: str) -> Partner | None:
         result = await self._session.execute(select(Partner).where(Partner.invite_code == code))
         return result.scalar_one_or_none()
+
+    async def by_invite_codes(self, codes: Collection[str]) -> dict[str, Partner]:
+        if not codes:
+            return {}
+        result = await self._session.execute(select(Partner).where(Partner.invite_code.in_(set(codes))))
+        return {partner.invite_code: partner for partner in result.scalars()}
+
+    async def by_ids(self, ids: Collection[int]) -> dict[int, Partner]:
+        if not ids:
+            return {}
+        result = await self._session.execute(select(Partner).where(Partner.id.in_(set(ids))))
+        return {partner.id: partner for partner in result.scalars()}
 
     async def by_username(self, username: str) -> Partner | None:
         result = await self._session.execute(

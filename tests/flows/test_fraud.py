@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.callbacks import FlagCallback
-from bot.domain.orders_api import parse_order
+from bot.domain.orders_api import RefundIn, parse_order
 from bot.services.registry import UseCases
 from storage.models import AuditEntry, Order, OrderFlag, OutboxMessage, Partner
 from storage.uow import UnitOfWork
@@ -133,6 +133,21 @@ async def test_shared_customer_is_held_and_voided(harness: BotHarness) -> None:
             await s.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key.like("flag-void:%")))
         ).scalar_one()
     assert "C2" in notice.payload["text"]
+    await harness.send(ADMIN, "/flags")
+    assert harness.t("en", "flags.empty") in harness.session.texts(ADMIN_ID)
+
+
+async def test_a_held_order_refunded_in_full_leaves_no_open_flag(harness: BotHarness) -> None:
+    alice, bob = await team(harness)
+    await sell(harness, alice.invite_code, "F1", "cust-f")
+    assert await sell(harness, bob.invite_code, "F2", "cust-f") == "held"
+    async with UnitOfWork(harness.sessionmaker) as uow:
+        refund = RefundIn(refund_id="RF2", order_id="F2", amount_minor=15000, currency="CNY")
+        await UseCases(uow, harness.ctx).settlement.ingest_refund(refund)
+
+    assert await order_status(harness, "F2") == "refunded"
+    assert [(f.kind, f.status) for f in await flags(harness)] == [("shared_customer", "refunded")]
+    assert await balances(harness, bob.id) == {"pending": 0}
     await harness.send(ADMIN, "/flags")
     assert harness.t("en", "flags.empty") in harness.session.texts(ADMIN_ID)
 
