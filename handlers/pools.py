@@ -71,8 +71,10 @@ async def post_press(
     if result.posted:
         paid = [r for r in preview.recipients if r.amount.minor > 0]
         text = t("pools.posted", amount=format_money(preview.paid, t.language), count=len(paid), **params)
-    else:
+    elif preview.posted:
         text = t("pools.already_posted", **params)
+    else:  # nothing to pay: no lines, so the period stays open for orders that arrive late
+        text = t("pools.nothing_to_pay", **params)
     if isinstance(callback.message, Message):
         await callback.message.answer(text)
 

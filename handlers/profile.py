@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot, F, Router
@@ -9,10 +10,10 @@ from aiogram.filters import Command
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.callbacks import ProfileCallback
-from bot.i18n import Texts
+from bot.i18n import Raw, Texts
 from bot.media.cards import CardData, render_profile_card_async
 from bot.services.registry import UseCases
-from bot.services.views import PartnerView, ProfileView
+from bot.services.views import PartnerView, ProfileView, StandingView
 from handlers.keyboards import profile_keyboard
 
 
@@ -28,7 +29,42 @@ def render_profile(view: ProfileView, t: Texts, tz: ZoneInfo) -> str:
         l1=view.level1,
         l2=view.level2,
     )
-    return t("me.title", name=view.partner.display_name) + "\n" + body
+    return "\n".join([t("me.title", name=view.partner.display_name), body, "", render_standing(view.standing, t)])
+
+
+def _label(titles: Mapping[str, str], name: str, t: Texts) -> str:
+    """The plan's title in the reader's language, else the locale's name for the level, else the plan key."""
+    if titles.get(t.language):
+        return titles[t.language]
+    return t(f"level.{name}") if t.has(f"level.{name}") else name
+
+
+def render_standing(standing: StandingView, t: Texts) -> str:
+    """Level, badges and what the next level asks for, in a few short lines."""
+    lines = [t("levels.me.level", level=_label(standing.titles, standing.level, t))]
+    if standing.badges:
+        names = [t("levels.me.badge", title=b.titles.get(t.language) or b.name) for b in standing.badges]
+        lines.append(t("levels.me.badges", badges=Raw(t("levels.me.separator").join(names))))
+    else:
+        lines.append(t("levels.me.no_badges"))
+    following = standing.next
+    if following is None:
+        lines.append(t("levels.me.top"))
+        return "\n".join(lines)
+    level = _label(following.titles, following.name, t)
+    if following.condition is None:
+        lines.append(t("levels.me.next_manual", level=level))
+        return "\n".join(lines)
+    lines.append(t("levels.me.next", level=level, condition=following.condition))
+    values = [
+        t("levels.me.value", metric=t(f"levels.metric.{m}") if t.has(f"levels.metric.{m}") else m, value=v)
+        for m, v in following.values
+    ]
+    if values:
+        lines.append(t("levels.me.now", values=Raw(t("levels.me.separator").join(values))))
+    if following.met:
+        lines.append(t("levels.me.met"))
+    return "\n".join(lines)
 
 
 def card_data(view: ProfileView, t: Texts) -> CardData:

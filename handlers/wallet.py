@@ -57,15 +57,7 @@ def explain(line: StatementLine, t: Texts, zone: ZoneInfo) -> str:
         rate = format_rate(line.rate)
         return t("wallet.line.reversal", amount=_signed(line.amount, lang), order=order, rate=rate, tier=line.tier)
     if line.kind == "dividend" and line.rate is not None and line.base is not None:
-        # the pool's name and period are on the entry's rule ("pools.<name>:<period>"); the statement line
-        # does not carry it yet, so the text names the pool by its size
-        return t(
-            "wallet.line.dividend",
-            amount=_signed(line.amount, lang),
-            total=format_money(percent_of(line.base, line.rate), lang),
-            rate=format_rate(line.rate),
-            gmv=format_money(line.base, lang),
-        )
+        return _dividend(line, line.rate, line.base, t)
     if line.kind == "release" and order is not None:
         return t("wallet.line.release", amount=format_money(line.amount, lang), order=order)
     kind_key = f"wallet.kind.{line.kind}"
@@ -73,6 +65,48 @@ def explain(line: StatementLine, t: Texts, zone: ZoneInfo) -> str:
     if order is not None:
         return t("wallet.line.other_order", amount=_signed(line.amount, lang), kind=kind, order=order)
     return t("wallet.line.other", amount=_signed(line.amount, lang), kind=kind)
+
+
+def period_words(kind: str, label: str, t: Texts) -> str:
+    """A pool period's label in words: 2026-11 → 'November 2026' / '2026年11月'; unknown shapes stay as they are."""
+    year, _, rest = label.partition("-")
+    try:
+        if kind == "monthly":
+            return t("wallet.period.monthly", year=year, month=t(f"wallet.month.m{int(rest)}"))
+        if kind == "weekly":
+            return t("wallet.period.weekly", year=year, week=int(rest.removeprefix("W")))
+        if kind == "quarterly":
+            return t("wallet.period.quarterly", year=year, quarter=int(rest.removeprefix("Q")))
+    except (ValueError, KeyError):
+        pass
+    return label
+
+
+def _dividend(line: StatementLine, rate: Decimal, base: Money, t: Texts) -> str:
+    """'+¥80.00 = 1/12 of the November 2026 Gold pool (2% of ¥48,000.00 GMV)'; a weighted or capped share says
+    so instead of '1/12', since it is not a twelfth."""
+    lang, facts = t.language, line.dividend
+    total = percent_of(base, rate)
+    params: dict[str, object] = {
+        "amount": _signed(line.amount, lang),
+        "rate": format_rate(rate),
+        "gmv": format_money(base, lang),
+        "total": format_money(total, lang),
+    }
+    if facts is None:  # a line the plan cannot explain any more: its size is still known
+        return t("wallet.line.dividend_plain", **params)
+    params |= {
+        "pool": facts.titles.get(lang) or facts.pool,
+        "period": period_words(facts.period_kind, facts.period, t),
+        "count": facts.recipients,
+    }
+    capped = facts.cap is not None and line.amount == facts.cap
+    if facts.split == "equal" and not capped:
+        return t("wallet.line.dividend", **params)
+    text = t("wallet.line.dividend_share", split=t(f"pools.split.{facts.split}"), **params)
+    if capped and facts.cap is not None:
+        text += t("wallet.line.dividend_capped", cap=format_money(facts.cap, lang))
+    return text
 
 
 def render_wallet(view: WalletView, t: Texts) -> str:

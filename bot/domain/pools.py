@@ -5,13 +5,21 @@ Decisions, for the record:
   complete ISO week (Monday to Sunday), calendar month or calendar quarter before the local date `d`.
   Labels: ``2026-W48``, ``2026-11``, ``2026-Q4``; they are part of the once-only ledger key
   ``pool:<name>:<label>``.
+- Scope: a pool without `team` is the whole network: its GMV is every attributed order's and every partner may
+  qualify. A pool with `team: <invite code>` is that partner's referral subtree, the root included: its GMV is
+  the orders attributed to members of the subtree, and only members may receive from it. A plan that wants
+  one pool per team defines one pool per team root (each settles and is keyed on its own).
 - `split_pool` shares the total exactly (money.split, largest remainder). Weights: equal → 1 each; by_gmv →
-  each recipient's period GMV in minor units. When every weight is zero nothing is paid and the whole total is
-  the remainder. by_points is refused (`PoolError`) until the points system of issue 7 exists: paying a pool by
-  a made-up weight would be worse than not paying it.
+  each recipient's period GMV in minor units; by_points → each recipient's period points. Points, for now, are
+  a sales count: one point per order attributed to the partner and paid within the period, unless it was fully
+  refunded (the points system of issue 7 may replace this definition; the weight column of the preview shows
+  the points used). When every weight is zero nothing is paid and the whole total is the remainder.
 - The cap is per partner: an amount above it is cut to the cap and the cut goes to the remainder, which the
   platform keeps and the preview shows. The cut is not shared again between the others (that could push them
   over the cap in turn, and the admin sees one number that is simple to check).
+- Eligibility: a recipient must meet the plan's `eligibility` condition (when it has one) as well as the pool's
+  `qualify`, both on the metrics as of the period's end (see bot.services.pools for which metrics a pool can
+  use).
 """
 
 from __future__ import annotations
@@ -99,13 +107,15 @@ class PoolShare:
     """What is not paid out: the cap's cuts, or the whole total when nobody has a weight."""
 
 
-def weights_for(split_kind: PoolSplit, gmv_minor: Sequence[int]) -> list[int]:
-    """The weight of each recipient under the pool's split."""
+def weights_for(split_kind: PoolSplit, gmv_minor: Sequence[int], points: Sequence[int] | None = None) -> list[int]:
+    """The weight of each recipient under the pool's split (`points` only matter for by_points)."""
     if split_kind is PoolSplit.EQUAL:
         return [1] * len(gmv_minor)
     if split_kind is PoolSplit.BY_GMV:
         return [max(g, 0) for g in gmv_minor]
-    raise PoolError("by_points needs the points system of issue 7; use equal or by_gmv for now")
+    if points is None or len(points) != len(gmv_minor):
+        raise PoolError("by_points needs one points figure per recipient")
+    return [max(n, 0) for n in points]
 
 
 def split_pool(total: Money, recipients: Sequence[tuple[int, int]], cap: Money | None = None) -> PoolShare:

@@ -54,7 +54,16 @@ from pydantic import (
 from pydantic_core import core_schema
 from rule_engine.builtins import Builtins
 
-from bot.domain.money import CURRENCY_EXPONENTS, Money, MoneyError, exponent, parse_money, percent_of, split
+from bot.domain.money import (
+    CURRENCY_EXPONENTS,
+    CurrencyMismatchError,
+    Money,
+    MoneyError,
+    exponent,
+    parse_money,
+    percent_of,
+    split,
+)
 
 # --- the metric catalogue --------------------------------------------------------------------------------------
 
@@ -313,15 +322,20 @@ class PoolSplit(StrEnum):
 
 
 class Pool(_Model):
-    """A dividend pool: `share` of the period's GMV, split between the partners who `qualify`."""
+    """A dividend pool: `share` of the period's GMV (the whole network's, or one `team`'s), split between the
+    partners who `qualify` (and, within a team pool, belong to the team). See bot.domain.pools."""
 
     title: Titles | None = None
     share: Rate
     period: PoolPeriod
+    team: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    """The invite code of the team's root partner: the pool is that partner's referral subtree (the root
+    included) — its GMV, its recipients. None: the whole network."""
     qualify: Condition | None = None
     split: PoolSplit = PoolSplit.EQUAL
     cap: PlanMoney | None = None
-    """At most this much is paid out of the pool in one period."""
+    """At most this much to one partner in one period; what the cap cuts is not shared again, it stays with
+    the platform as part of the pool's remainder (shown in the preview)."""
 
 
 class _FieldError(ValueError):
@@ -521,7 +535,11 @@ class Order:
     def __post_init__(self) -> None:
         if self.amount.minor < 0:
             raise ValueError("an order amount is not negative")
-        if self.items and sum((item.amount for item in self.items), Money.zero(self.amount.currency)) != self.amount:
+        if not self.items:
+            return
+        if any(item.amount.currency != self.amount.currency for item in self.items):
+            raise CurrencyMismatchError(f"order {self.id}: items in another currency than the order")
+        if sum(item.amount.minor for item in self.items) != self.amount.minor:  # ints: settlement's hot path
             raise ValueError(f"order {self.id}: items do not add up to the order amount")
 
     def lines(self) -> tuple[OrderItem, ...]:

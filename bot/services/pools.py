@@ -2,22 +2,32 @@
 
 Decisions, for the record:
 - GMV of a period: attributed orders (a partner is set) paid within the period's local days, status neither
-  void nor held, counted as amount minus refunded. The pool total is `percent_of(GMV, share)`. Pools are
-  network-wide: the plan's Pool has no team field yet.
-- Qualifying: the pool's `qualify` condition is evaluated on metrics as of the period's end (so a preview is
-  the same whenever it is run). There is no metrics service yet, so this module computes the ones a pool can
-  use: `level` (the partner's current level), `sales_30d` and `gmv_30d_minor` (the 30 days before the period's
-  end). A condition naming another metric is refused with a clear message.
+  void nor held, counted as amount minus refunded. The pool total is `percent_of(GMV, share)`. A team pool
+  (`team: <invite code>`) counts only the orders of the root partner's subtree, and pays only its members; an
+  invite code nobody has is a `pools.error` with the reason.
+- Qualifying: the pool's `qualify` condition and the plan's `eligibility` (when set) must both hold, evaluated
+  on metrics as of the period's end, so a preview is the same whenever it is run. The metrics service
+  (bot.services.metrics) counts up to *now*, so this module computes the ones it can fix at the period's end:
+  `level` (the partner's current level: levels are not historised per day), `sales_30d` and `gmv_30d_minor`
+  (the 30 days before the period's end), `recruits_total` (direct recruits who joined before the end) and
+  `days_since_join` (at the end). A condition naming another metric is refused with a clear message, rather
+  than evaluated on numbers that would change with the day the preview is run.
+- Points (split by_points): one per order of the recipient in the period that was not fully refunded.
 - Posting: one ledger transaction `pool:<name>:<period>`, kind "dividend"; partner lines go straight to
   "available" (the period is closed, there is no refund window to wait for); one balancing line on
   `platform:dividends`. Each partner line stores rule = "pools.<name>:<period>", rate = the share,
   base_minor = the period's GMV; the number of recipients is the number of partner lines of the same txn.
   The (txn, line) uniqueness makes a second post write nothing, and the answer says so.
 - The cap is per partner (see bot.domain.pools); the remainder is shown and kept by the platform.
+- Explaining a posted line (/wallet, `dividend_facts`): everything comes from the ledger and the plan version
+  the entry records, with no extra column: the pool and period from the rule, the percent and GMV from rate
+  and base_minor, the recipients from the partner lines of the same txn, the title, split and cap from the
+  plan version.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -30,7 +40,7 @@ from bot.domain.errors import UsageError
 from bot.domain.money import Money, format_money, percent_of
 from bot.domain.pools import Period, PoolError, parse_period, previous_period, split_pool, weights_for
 from bot.domain.roles import Role, has_at_least
-from bot.domain.rules import Plan, Pool
+from bot.domain.rules import Plan, Pool, load_plan
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.notify import enqueue_text
@@ -40,7 +50,7 @@ from storage.models import LedgerEntry, Partner
 from storage.uow import UnitOfWork
 
 PLATFORM_DIVIDENDS = "platform:dividends"
-POOL_METRICS = frozenset({"level", "sales_30d", "gmv_30d_minor"})
+POOL_METRICS = frozenset({"level", "sales_30d", "gmv_30d_minor", "recruits_total", "days_since_join"})
 EXCLUDED_STATUSES = ("void", "held")
 
 
@@ -67,6 +77,16 @@ class PoolPreview:
     cap: Money | None
     posted: bool
     rules_version: int
+    team: str | None = None
+    """The display name of the team pool's root partner; None for a network-wide pool."""
+
+    @property
+    def cut_by_cap(self) -> Money:
+        """The part of the remainder the per-partner cap cut off (the split itself is exact, so when anybody
+        has a weight the whole remainder is the cap's cut; otherwise nothing was paid and nothing cut)."""
+        if any(r.capped for r in self.recipients):
+            return self.remainder
+        return Money.zero(self.total.currency)
 
     @property
     def paid(self) -> Money:
@@ -86,7 +106,24 @@ class PoolSummary:
 class PostResult:
     preview: PoolPreview
     posted: bool
-    """False when the (pool, period) had been posted before: nothing was written."""
+    """False when nothing was written: the (pool, period) had been posted before (`preview.posted`), or it had
+    nothing to pay (no lines; it stays open for orders that arrive late)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DividendFacts:
+    """What explains one posted pool line: which pool and period, how it was shared and between how many."""
+
+    pool: str
+    titles: Mapping[str, str]
+    """By language; empty when the pool has no title (show `pool`)."""
+    period: str
+    """The period's label: 2026-11, 2026-W48, 2026-Q4."""
+    period_kind: str
+    split: str
+    recipients: int
+    """Partners paid from the pool in that period."""
+    cap: Money | None
 
 
 def pool_title(pool: Pool, name: str, language: str) -> str:
@@ -142,9 +179,12 @@ class PoolService:
             chosen = parse_period(period, pool.period) if period else previous_period(self._today(), pool.period)
             if chosen.end > self._today():
                 raise UsageError("pools.not_closed", period=chosen.label)
-            if pool.qualify is not None and not pool.qualify.metrics <= POOL_METRICS:
-                missing = ", ".join(sorted(pool.qualify.metrics - POOL_METRICS))
-                raise PoolError(f"pools cannot use {missing} yet (only {', '.join(sorted(POOL_METRICS))})")
+            for condition in (pool.qualify, plan.eligibility):
+                if condition is not None and not condition.metrics <= POOL_METRICS:
+                    missing = ", ".join(sorted(condition.metrics - POOL_METRICS))
+                    raise PoolError(
+                        f"{condition.text!r}: pools cannot use {missing} yet (only {', '.join(sorted(POOL_METRICS))})"
+                    )
             return await self._compute(name, pool, plan, version=version, period=chosen, language=language)
         except PoolError as exc:
             raise UsageError("pools.error", message=str(exc)) from None
@@ -154,12 +194,25 @@ class PoolService:
     ) -> PoolPreview:
         start, end = self._utc(period.start), self._utc(period.end)
         window = end - timedelta(days=30)
+        partners = (await self._uow.session.execute(select(Partner).order_by(Partner.id))).scalars().all()
+        root: Partner | None = None
+        if pool.team is not None:
+            root = next((p for p in partners if p.invite_code == pool.team), None)
+            if root is None:
+                raise PoolError(f"team: no partner has the invite code {pool.team!r}")
+            prefix = root.tree_path
+            partners = [p for p in partners if p.tree_path.startswith(prefix)]
+        members = {p.id for p in partners}
         orders = [
             o
             for o in await self._uow.ledger.attributed_orders_since(min(start, window))
-            if o.status not in EXCLUDED_STATUSES and o.currency == plan.currency and _aware(o.paid_at) < end
+            if o.status not in EXCLUDED_STATUSES
+            and o.currency == plan.currency
+            and _aware(o.paid_at) < end
+            and o.partner_id in members
         ]
         gmv_by: dict[int, int] = {}
+        points: dict[int, int] = {}
         sales_30d: dict[int, int] = {}
         gmv_30d: dict[int, int] = {}
         for o in orders:
@@ -168,21 +221,32 @@ class PoolService:
             paid_at = _aware(o.paid_at)
             if paid_at >= start:
                 gmv_by[o.partner_id] = gmv_by.get(o.partner_id, 0) + kept
+                if kept > 0:
+                    points[o.partner_id] = points.get(o.partner_id, 0) + 1
             if paid_at >= window and kept > 0:
                 sales_30d[o.partner_id] = sales_30d.get(o.partner_id, 0) + 1
                 gmv_30d[o.partner_id] = gmv_30d.get(o.partner_id, 0) + kept
+        recruits: dict[int, int] = {}
+        for p in partners:
+            if p.upline_id is not None and _aware(p.joined_at) < end:
+                recruits[p.upline_id] = recruits.get(p.upline_id, 0) + 1
         gmv = Money(sum(gmv_by.values()), plan.currency)
         total = percent_of(gmv, pool.share)
-        partners = (await self._uow.session.execute(select(Partner).order_by(Partner.id))).scalars().all()
-        qualified = [
-            p
-            for p in partners
-            if pool.qualify is None
-            or pool.qualify.evaluate(
-                {"level": p.level, "sales_30d": sales_30d.get(p.id, 0), "gmv_30d_minor": gmv_30d.get(p.id, 0)}
-            )
-        ]
-        weights = weights_for(pool.split, [gmv_by.get(p.id, 0) for p in qualified])
+
+        def qualifies(p: Partner) -> bool:
+            metrics: dict[str, int | str] = {
+                "level": p.level,
+                "sales_30d": sales_30d.get(p.id, 0),
+                "gmv_30d_minor": gmv_30d.get(p.id, 0),
+                "recruits_total": recruits.get(p.id, 0),
+                "days_since_join": max(0, (end - _aware(p.joined_at)).days),
+            }
+            return all(c is None or c.evaluate(metrics) for c in (plan.eligibility, pool.qualify))
+
+        qualified = [p for p in partners if _aware(p.joined_at) < end and qualifies(p)]
+        weights = weights_for(
+            pool.split, [gmv_by.get(p.id, 0) for p in qualified], [points.get(p.id, 0) for p in qualified]
+        )
         share = split_pool(total, [(p.id, w) for p, w in zip(qualified, weights, strict=True)], pool.cap)
         names = {p.id: display_name(p) for p in qualified}
         recipients = tuple(
@@ -202,7 +266,46 @@ class PoolService:
             cap=pool.cap,
             posted=await self.is_posted(name, period.label),
             rules_version=version,
+            team=display_name(root) if root is not None else None,
         )
+
+    async def dividend_facts(self, lines: Iterable[tuple[str, str | None, int | None]]) -> dict[str, DividendFacts]:
+        """Facts for dividend ledger lines given as (txn, rule, rules version), keyed by txn. A line whose rule
+        is not `pools.<name>:<period>`, or whose plan version lacks the pool, is left out."""
+        wanted: dict[str, tuple[str, str, int]] = {}
+        for txn, rule, version in lines:
+            if rule is None or version is None or not rule.startswith("pools.") or ":" not in rule:
+                continue
+            name, period = rule.removeprefix("pools.").split(":", 1)
+            wanted[txn] = (name, period, version)
+        if not wanted:
+            return {}
+        stmt = (
+            select(LedgerEntry.txn, func.count())
+            .where(LedgerEntry.txn.in_(list(wanted)), LedgerEntry.partner_id.is_not(None))
+            .group_by(LedgerEntry.txn)
+        )
+        counts = {str(txn): int(n) for txn, n in (await self._uow.session.execute(stmt)).all()}
+        out: dict[str, DividendFacts] = {}
+        for txn, (name, period, version) in wanted.items():
+            plan = await self._plan_version(version)
+            pool = plan.pools.get(name) if plan is not None else None
+            if pool is None:
+                continue
+            titles = {"zh": pool.title.zh, "en": pool.title.en} if pool.title is not None else {}
+            out[txn] = DividendFacts(
+                name, titles, period, pool.period.value, pool.split.value, counts.get(txn, 0), pool.cap
+            )
+        return out
+
+    async def _plan_version(self, version: int) -> Plan | None:
+        cached = self._ctx.plans.get(version)
+        if cached is None:
+            row = await self._uow.ledger.rules_version(version)
+            if row is None:
+                return None
+            cached = self._ctx.plans[version] = load_plan(row.plan_text, f"rules v{version}")
+        return cached
 
     # ------------------------------------------------------------------ posting
 
@@ -355,12 +458,17 @@ def preview_text(preview: PoolPreview, t: Any) -> str:
             split=t(f"pools.split.{preview.split}"),
         )
     ]
+    if preview.team is not None:
+        parts.append(t("pools.preview.team", name=preview.team))
     if not preview.recipients:
         parts.append(t("pools.preview.nobody"))
     for r in preview.recipients:
         key = "pools.preview.capped" if r.capped else "pools.preview.line"
         parts.append(t(key, name=r.name, weight=r.weight, amount=format_money(r.amount, lang)))
     parts.append(t("pools.preview.remainder", amount=format_money(preview.remainder, lang)))
+    if preview.cap is not None:
+        cap, cut = format_money(preview.cap, lang), format_money(preview.cut_by_cap, lang)
+        parts.append(t("pools.preview.cap", cap=cap, cut=cut))
     if preview.posted:
         parts.append(t("pools.preview.posted"))
     return "\n".join(parts)

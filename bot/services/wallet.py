@@ -1,5 +1,5 @@
 """A partner's wallet: balances per bucket, the recent ledger lines with what produced them, and the rates of
-the plan in force."""
+the plan in force. A dividend line is explained by its pool, period and recipients (see bot.services.pools)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from bot.domain.money import Money
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.notify import partner_zone
+from bot.services.pools import DividendFacts, PoolService
 from storage.models import Partner
 from storage.uow import UnitOfWork
 
@@ -49,6 +50,8 @@ class StatementLine:
     rules_version: int | None
     available_at: datetime | None
     created_at: datetime
+    dividend: DividendFacts | None = None
+    """For a pool's line: the pool, period, split and recipient count that explain it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,9 @@ class WalletService:
         )
         entries = await self._uow.ledger.statement_lines(partner_id, STATEMENT_LINES)
         orders = await self._uow.ledger.orders_by_ids([e.order_id for e in entries if e.order_id is not None])
+        dividends = await PoolService(self._uow, self._ctx).dividend_facts(
+            (e.txn, e.rule, e.rules_version) for e in entries if e.kind == "dividend"
+        )
         lines = []
         for entry in entries:
             order = orders.get(entry.order_id) if entry.order_id is not None else None
@@ -120,6 +126,7 @@ class WalletService:
                     rules_version=entry.rules_version,
                     available_at=entry.available_at,
                     created_at=entry.created_at,
+                    dividend=dividends.get(entry.txn) if entry.kind == "dividend" else None,
                 )
             )
         return WalletView(balances, tuple(lines), partner_zone(self._ctx, partner))

@@ -8,8 +8,8 @@ left of its order (or in another currency) is refused with `RefundTooLarge`; and
 operation with the same payload writes nothing and answers REPLAY (or, for a payload that lost its id to another
 one, CONFLICT again; for a refused refund, the same refusal).
 
-Left out: the hold's release (it has its own tests in test_orders_http.py), withdrawals and pool settlements
-(not built yet).
+Left out: the hold's release (it has its own tests in test_orders_http.py); withdrawals and pool settlements
+have their own properties in test_payout_pool_properties.py.
 """
 
 from __future__ import annotations

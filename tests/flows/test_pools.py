@@ -97,6 +97,7 @@ async def test_preview_post_wallet_and_repost(harness: BotHarness) -> None:
     assert lines[2] == harness.t("en", "pools.preview.capped", name="Bob", weight=1, amount="¥5.00")
     assert lines[3] == harness.t("en", "pools.preview.line", name="Carol", weight=1, amount="¥5.00")
     assert lines[4] == harness.t("en", "pools.preview.remainder", amount="¥0.01")
+    assert lines[5] == harness.t("en", "pools.preview.cap", cap="¥5.00", cut="¥0.01")
     assert "Dan" not in preview.text and "Root" not in preview.text
 
     harness.session.clear()
@@ -115,9 +116,12 @@ async def test_preview_post_wallet_and_repost(harness: BotHarness) -> None:
     harness.session.clear()
     await harness.send(BOB, "/wallet")
     [wallet] = harness.session.of("sendMessage", BOB.id)
-    assert harness.t("en", "wallet.line.dividend", amount="+¥5.00", total="¥10.01", rate="1%", gmv="¥1,001.00") in (
-        wallet.text
-    )
+    # both got the cap (Bob's ¥5.01 was cut), so the line says "capped", not "1/2"
+    share = harness.t(
+        "en", "wallet.line.dividend_share", amount="+¥5.00", split="equal shares", period="November 2026",
+        pool="Gold monthly", count=2, rate="1%", gmv="¥1,001.00", total="¥10.01",
+    )  # fmt: skip
+    assert share + harness.t("en", "wallet.line.dividend_capped", cap="¥5.00") in wallet.text
     async with harness.sessionmaker() as s:
         keys = set((await s.execute(select(OutboxMessage.dedupe_key))).scalars())
     assert f"pool:gold_monthly:2026-11:{bob.id}" in keys
@@ -127,6 +131,13 @@ async def test_preview_post_wallet_and_repost(harness: BotHarness) -> None:
     await harness.press(ADMIN, PoolCallback(action="post", pool="gold_monthly", period="2026-11").pack())
     [again] = harness.session.of("sendMessage", ADMIN_ID)
     assert again.text == harness.t("en", "pools.already_posted", pool="gold_monthly", period="2026-11")
+    assert len(await dividend_lines(harness)) == 3
+
+    # a period without GMV has nothing to pay: nothing is posted, and the admin is told so (not "posted before")
+    harness.session.clear()
+    await harness.press(ADMIN, PoolCallback(action="post", pool="gold_monthly", period="2026-10").pack())
+    [empty] = harness.session.of("sendMessage", ADMIN_ID)
+    assert empty.text == harness.t("en", "pools.nothing_to_pay", pool="gold_monthly", period="2026-10")
     assert len(await dividend_lines(harness)) == 3
 
     # the period-end job finds nothing left to announce

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from bot.domain.money import Money
 from bot.domain.pools import PoolError, parse_period, previous_period, split_pool, weights_for
-from bot.domain.rules import PoolPeriod, PoolSplit
+from bot.domain.rules import PlanError, PoolPeriod, PoolSplit, load_plan
 
 W, M, Q = PoolPeriod.WEEKLY, PoolPeriod.MONTHLY, PoolPeriod.QUARTERLY
 
@@ -68,9 +68,12 @@ def test_by_gmv_weights_and_nobody_with_weight() -> None:
     assert split_pool(cny(800), []).remainder == cny(800)
 
 
-def test_by_points_is_refused_with_a_clear_message() -> None:
-    with pytest.raises(PoolError, match="points system of issue 7"):
+def test_by_points_weights_are_the_points_and_need_one_per_recipient() -> None:
+    assert weights_for(PoolSplit.BY_POINTS, [30000, 10000, 0], [3, 0, 1]) == [3, 0, 1]
+    with pytest.raises(PoolError, match="one points figure per recipient"):
         weights_for(PoolSplit.BY_POINTS, [1])
+    share = split_pool(cny(1000), [(1, 3), (2, 0), (3, 1)])
+    assert [line.amount for line in share.lines] == [cny(750), cny(0), cny(250)]
 
 
 @given(
@@ -84,3 +87,14 @@ def test_lines_and_remainder_always_sum_to_the_total(total: int, weights: list[i
     assert share.remainder.minor >= 0
     if cap is not None:
         assert all(line.amount.minor <= cap for line in share.lines)
+
+
+def test_a_team_pool_names_its_root_by_invite_code() -> None:
+    base = (
+        'version: 1\nlevels:\n  member: {title: {zh: 会员, en: Member}, l1: "10%", l2: "3%"}\nmin_withdrawal: "50.00"\n'
+    )
+    plan = load_plan(base + 'pools:\n  t:\n    share: "2%"\n    period: monthly\n    team: "Ab3dEf7h"\n')
+    assert plan.pools["t"].team == "Ab3dEf7h"
+    assert load_plan(base + 'pools:\n  n:\n    share: "2%"\n    period: monthly\n').pools["n"].team is None
+    with pytest.raises(PlanError, match=r"line 9: pools\.t\.team"):
+        load_plan(base + 'pools:\n  t:\n    share: "2%"\n    period: monthly\n    team: "not a code"\n')
