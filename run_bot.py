@@ -18,9 +18,15 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -95,8 +101,7 @@ async def import_content(settings: Settings, file: Path) -> int:
     from bot.clock import SystemClock
     from bot.i18n import Translator
     from bot.services.content_import import ImportContent, ImportFileError, load_import_file
-    from storage.db import create_engine, create_sessionmaker
-    from storage.migrate import upgrade_to_head
+    from storage.db import create_sessionmaker
     from storage.uow import UnitOfWork
 
     try:
@@ -104,18 +109,10 @@ async def import_content(settings: Settings, file: Path) -> int:
     except ImportFileError as exc:
         print(f"Cannot import {file}: {exc}", file=sys.stderr)
         return 2
-    sqlite_file = settings.sqlite_path()
-    if sqlite_file is not None:
-        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade_to_head(engine)
+    async with _migrated(settings) as engine, UnitOfWork(create_sessionmaker(engine)) as uow:
         texts = Translator.load("en").texts("en")
-        async with UnitOfWork(create_sessionmaker(engine)) as uow:
-            use_case = ImportContent(uow, content_dir=settings.content_dir, clock=SystemClock(), texts=texts)
-            report = await use_case(source)
-    finally:
-        await engine.dispose()
+        use_case = ImportContent(uow, content_dir=settings.content_dir, clock=SystemClock(), texts=texts)
+        report = await use_case(source)
     print("\n".join(report.lines()))
     return report.exit_code
 
@@ -127,8 +124,7 @@ async def import_products(settings: Settings, file: Path) -> int:
     from bot.services.content_import import ImportFileError
     from bot.services.context import ServiceContext
     from bot.services.deals import DealService, load_products_file
-    from storage.db import create_engine, create_sessionmaker
-    from storage.migrate import upgrade_to_head
+    from storage.db import create_sessionmaker
     from storage.uow import UnitOfWork
 
     try:
@@ -136,22 +132,31 @@ async def import_products(settings: Settings, file: Path) -> int:
     except ImportFileError as exc:
         print(f"Cannot import {file}: {exc}", file=sys.stderr)
         return 2
+    translator = Translator.load("en")
+    ctx = ServiceContext(
+        clock=SystemClock(), translator=translator, admin_ids=frozenset(settings.admin_ids), timezone=settings.tz
+    )
+    async with _migrated(settings) as engine, UnitOfWork(create_sessionmaker(engine)) as uow:
+        report = await DealService(uow, ctx).import_products(source, translator.texts("en"))
+    print("\n".join(report.lines()))
+    return report.exit_code
+
+
+@asynccontextmanager
+async def _migrated(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """The database of `settings`, migrated to the newest schema, for a one-off command; disposed after."""
+    from storage.db import create_engine
+    from storage.migrate import upgrade_to_head
+
     sqlite_file = settings.sqlite_path()
     if sqlite_file is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(settings.database_url)
     try:
         await upgrade_to_head(engine)
-        translator = Translator.load("en")
-        ctx = ServiceContext(
-            clock=SystemClock(), translator=translator, admin_ids=frozenset(settings.admin_ids), timezone=settings.tz
-        )
-        async with UnitOfWork(create_sessionmaker(engine)) as uow:
-            report = await DealService(uow, ctx).import_products(source, translator.texts("en"))
+        yield engine
     finally:
         await engine.dispose()
-    print("\n".join(report.lines()))
-    return report.exit_code
 
 
 def entry() -> int:

@@ -7,13 +7,12 @@ worker thread like the poster and profile card renderers do.
 from __future__ import annotations
 
 import asyncio
-import io
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
-from bot.media.cards import qr_image
-from bot.media.fonts import Font, drawable, font
+from bot.media.cards import fit_line, png_bytes, qr_image
+from bot.media.fonts import font
 
 WIDTH, HEIGHT = 720, 1080
 BACKGROUND = (250, 246, 240)
@@ -50,26 +49,10 @@ class InvitationCardData:
     url: str
 
 
-def _line(draw: ImageDraw.ImageDraw, text: str, face: Font, width: int) -> str:
-    """`text` without undrawable characters, cut with an ellipsis to fit `width` pixels."""
-    text = drawable(text, face)
-    if draw.textlength(text, font=face) <= width:
-        return text
-    while text and draw.textlength(text + "…", font=face) > width:
-        text = text[:-1]
-    return text + "…"
-
-
 def _centered(draw: ImageDraw.ImageDraw, y: int, text: str, size: int, fill: tuple[int, int, int]) -> None:
     face = font(size)
-    text = _line(draw, text, face, WIDTH - 64)
+    text = fit_line(draw, text, face, WIDTH - 64)
     draw.text(((WIDTH - draw.textlength(text, font=face)) / 2, y), text, font=face, fill=fill)
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
 
 
 def render_coupon_card(card: CouponCardData) -> bytes:
@@ -86,7 +69,7 @@ def render_coupon_card(card: CouponCardData) -> bytes:
     image.paste(qr_image(card.qr_data, QR_SIZE), ((WIDTH - QR_SIZE) // 2, 540))
     _centered(draw, 960, card.scan_label, 28, ACCENT)
     _centered(draw, 1010, card.partner, 26, MUTED)
-    return _png(image)
+    return png_bytes(image)
 
 
 def render_invitation_card(card: InvitationCardData) -> bytes:
@@ -102,7 +85,7 @@ def render_invitation_card(card: InvitationCardData) -> bytes:
     _centered(draw, 880, card.scan_label, 28, EVENT_ACCENT)
     _centered(draw, 930, card.url, 22, MUTED)
     _centered(draw, 1000, card.partner, 26, MUTED)
-    return _png(image)
+    return png_bytes(image)
 
 
 async def render_coupon_card_async(card: CouponCardData) -> bytes:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import qrcode
 from PIL import Image, ImageDraw
 
-from bot.media.fonts import font
+from bot.media.fonts import Font, drawable, font
 
 WIDTH, HEIGHT = 720, 1080
 BACKGROUND = (247, 244, 238)
@@ -39,6 +39,22 @@ def qr_image(data: str, size: int) -> Image.Image:
     return image.resize((size, size), Image.Resampling.NEAREST)
 
 
+def fit_line(draw: ImageDraw.ImageDraw, text: str, face: Font, width: int) -> str:
+    """`text` without characters `face` cannot draw, cut with an ellipsis to fit `width` pixels."""
+    text = drawable(text, face)
+    if draw.textlength(text, font=face) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=face) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def _fit(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -59,9 +75,7 @@ def render_profile_card(card: CardData) -> bytes:
     scan = card.scan_label
     scan_width = draw.textlength(scan, font=font(32))
     draw.text(((WIDTH - scan_width) / 2, 965), scan, font=font(32), fill=ACCENT)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
+    return png_bytes(image)
 
 
 async def render_profile_card_async(card: CardData) -> bytes:

@@ -12,10 +12,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.domain.campaigns import (
@@ -36,7 +34,7 @@ from bot.domain.campaigns import (
 )
 from bot.domain.errors import UsageError, UserFacingError
 from bot.domain.events import EventSource, EventType
-from bot.domain.roles import Role, has_at_least
+from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.ledger import SettlementService
@@ -216,7 +214,7 @@ def _event_line(row: ProgramEvent, counts: EventRow | None = None) -> EventLine:
     )
 
 
-class CampaignService:
+class CampaignService(Audited):
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
@@ -224,7 +222,7 @@ class CampaignService:
     # ------------------------------------------------------------------ admins: campaigns
 
     async def campaigns(self, actor: PartnerView) -> CampaignList:
-        self._require_admin(actor)
+        require_admin(actor)
         rows = await self._uow.campaigns.campaigns(LIST_LIMIT)
         counts = await self._uow.campaigns.issued_counts([r.id for r in rows])
         items = tuple(_campaign_line(r, counts.get(r.id, (0, 0))) for r in rows)
@@ -232,7 +230,7 @@ class CampaignService:
 
     async def add_campaign(self, actor: PartnerView, text: str | None) -> CampaignAdded:
         """Create a campaign from `<name> | <discount> | <validity> [| <max uses> [| <levels>]]`; audited."""
-        self._require_admin(actor)
+        require_admin(actor)
         now = self._ctx.clock.now()
         _, plan = await SettlementService(self._uow, self._ctx).plan_for(now)
         zone = await self._zone_of(actor.id)
@@ -263,7 +261,7 @@ class CampaignService:
         return CampaignAdded(_campaign_line(row), zone)
 
     async def set_campaign_active(self, actor: PartnerView, campaign_id: int, active: bool) -> CampaignDecision:
-        self._require_admin(actor)
+        require_admin(actor)
         changed = await self._uow.campaigns.set_campaign_active(campaign_id, active)
         row = await self._uow.campaigns.campaign(campaign_id)
         if row is None:
@@ -343,13 +341,13 @@ class CampaignService:
     # ------------------------------------------------------------------ admins: events
 
     async def events(self, actor: PartnerView) -> EventList:
-        self._require_admin(actor)
+        require_admin(actor)
         rows = await self._uow.campaigns.upcoming_events(self._ctx.clock.now(), LIST_LIMIT, active_only=False)
         return EventList(tuple(_event_line(r.event, r) for r in rows), await self._zone_of(actor.id))
 
     async def add_event(self, actor: PartnerView, text: str | None) -> EventAdded:
         """Create an event from `<title> | <YYYY-MM-DD HH:MM> | <place or link> [| <capacity>]`; audited."""
-        self._require_admin(actor)
+        require_admin(actor)
         now = self._ctx.clock.now()
         zone = await self._zone_of(actor.id)
         spec = parse_event(text, now=now, zone=zone)
@@ -377,7 +375,7 @@ class CampaignService:
         return EventAdded(_event_line(stored), zone)
 
     async def cancel_event(self, actor: PartnerView, event_id: int) -> EventDecision:
-        self._require_admin(actor)
+        require_admin(actor)
         changed = await self._uow.campaigns.set_event_status(event_id, "cancelled")
         row = await self._uow.campaigns.event(event_id)
         if row is None:
@@ -492,7 +490,7 @@ class CampaignService:
                 "attending": attending,
             },
         )
-        t = self._ctx.translator.texts(self._language(partner))
+        t = self._ctx.translator.texts(language_of(self._ctx, partner))
         key = "campaigns.rsvp.notice_yes" if attending else "campaigns.rsvp.notice_no"
         await enqueue_text(
             uow,
@@ -556,7 +554,7 @@ class CampaignService:
     def _reminder_text(
         self, event: ProgramEvent, partner: Partner, kind: str, leads: list[tuple[str, bool | None]]
     ) -> str:
-        t = self._ctx.translator.texts(self._language(partner))
+        t = self._ctx.translator.texts(language_of(self._ctx, partner))
         zone = partner_zone(self._ctx, partner)
         status = {True: "yes", False: "no", None: "pending"}
         lines = [
@@ -581,24 +579,3 @@ class CampaignService:
     async def _zone_of(self, partner_id: int) -> ZoneInfo:
         partner = await self._uow.partners.get(partner_id)
         return partner_zone(self._ctx, partner) if partner is not None else self._ctx.timezone
-
-    def _language(self, partner: Partner) -> str:
-        return self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
-
-    @staticmethod
-    def _require_admin(actor: PartnerView) -> None:
-        if not has_at_least(actor.role, Role.ADMIN):
-            raise UsageError("denied.admin")
-
-    def _audit(
-        self, actor: PartnerView, action: str, target: str | None, outcome: str, details: Mapping[str, Any]
-    ) -> None:
-        self._uow.audit.add(
-            actor_tg_id=actor.tg_user_id,
-            actor_partner_id=actor.id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            created_at=self._ctx.clock.now(),
-        )

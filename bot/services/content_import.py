@@ -80,10 +80,10 @@ class ImportFile:
         return self.path.parent
 
 
-def read_import_file(path: Path) -> ImportFile:
-    """Parse the file: a list of items, or a mapping with `items:` and/or `products:` lists. Blocking IO."""
+def read_text_file(path: Path, encoding: str = "utf-8") -> str:
+    """The file's text; ImportFileError saying plainly why it can't be read. Blocking IO."""
     try:
-        source = path.read_text(encoding="utf-8")
+        return path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise ImportFileError("no such file") from None
     except IsADirectoryError:
@@ -92,6 +92,11 @@ def read_import_file(path: Path) -> ImportFile:
         raise ImportFileError("the file is not UTF-8 text") from None
     except OSError as exc:
         raise ImportFileError(f"can't read it ({exc.strerror or exc})") from None
+
+
+def read_import_file(path: Path) -> ImportFile:
+    """Parse the file: a list of items, or a mapping with `items:` and/or `products:` lists. Blocking IO."""
+    source = read_text_file(path)
     try:
         data = yaml.load(source, Loader=_TextDates)  # noqa: S506 - a SafeLoader without timestamps
     except yaml.YAMLError as exc:

@@ -52,9 +52,10 @@ from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
 from bot.domain.money import Money, MoneyError, format_money, parse_money
 from bot.domain.orders_api import OrderIn, OrderItemIn
-from bot.domain.roles import Role, has_at_least
+from bot.domain.roles import Role
 from bot.i18n import Raw, Texts
-from bot.services.content_import import ImportFileError, ImportIssue
+from bot.services.acting import Audited, language_of, require_admin
+from bot.services.content_import import ImportFileError, ImportIssue, read_text_file
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.ledger import CurrencyNotInPlan, Outcome, SettlementService
@@ -174,16 +175,7 @@ class ProductFile:
 def read_products_file(path: Path) -> ProductFile:
     """A `.csv` file with a header row, or YAML: a list of products or a mapping with a `products:` list.
     Blocking IO. Raises ImportFileError when the file as a whole is unusable."""
-    try:
-        source = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ImportFileError("no such file") from None
-    except IsADirectoryError:
-        raise ImportFileError("that is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise ImportFileError("the file is not UTF-8 text") from None
-    except OSError as exc:
-        raise ImportFileError(f"can't read it ({exc.strerror or exc})") from None
+    source = read_text_file(path, encoding="utf-8-sig")  # spreadsheets save CSV with a byte-order mark
     if path.suffix.lower() == ".csv":
         return _read_csv(path, source)
     try:
@@ -296,7 +288,7 @@ def order_keyboard(t: Texts, order_id: int, source: str) -> dict[str, Any]:
 # -------------------------------------------------------------------------------------------------- service
 
 
-class DealService:
+class DealService(Audited):
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
@@ -305,7 +297,7 @@ class DealService:
 
     async def product_command(self, actor: PartnerView, args: str | None) -> ProductPage | ProductView | ProductChange:
         """/product …: a page of the catalogue, one product, or a change to one (audited)."""
-        self._require_admin(actor)
+        require_admin(actor)
         command = parse_product_command(args)
         currency, levels = await self._plan_terms()
         if command.action == "list":
@@ -555,7 +547,7 @@ class DealService:
     # ------------------------------------------------------------------ orders (admins)
 
     async def pending_orders(self, actor: PartnerView) -> PendingOrders:
-        self._require_admin(actor)
+        require_admin(actor)
         admin = await self._uow.partners.get(actor.id)
         zone = partner_zone(self._ctx, admin) if admin is not None else self._ctx.timezone
         views = []
@@ -567,7 +559,7 @@ class DealService:
     async def confirm(self, actor: PartnerView, order_id: int) -> OrderDecision:
         """Settle the order through the ledger, attributed to its partner, and mark the lead won. One
         transaction; a second press (or a second admin) finds it confirmed and writes nothing."""
-        self._require_admin(actor)
+        require_admin(actor)
         row = await self._load(order_id)
         target = f"chat_order:{order_id}"
         if not self._allowed(row, "confirmed"):
@@ -616,13 +608,13 @@ class DealService:
 
     async def prepare_reject(self, actor: PartnerView, order_id: int) -> OrderDecision:
         """Check the order can still be rejected before asking for the reason; `changed` False: it was."""
-        self._require_admin(actor)
+        require_admin(actor)
         row = await self._load(order_id)
         return OrderDecision(await self._view(row), self._allowed(row, "rejected"))
 
     async def reject(self, actor: PartnerView, order_id: int, reason: str) -> OrderDecision:
         """Reject with a reason the partner is told; nothing enters the ledger."""
-        self._require_admin(actor)
+        require_admin(actor)
         text = " ".join(reason.split())
         if not text or len(text) > REASON_MAX:
             raise UsageError("deals.orders.bad_reason", limit=REASON_MAX)
@@ -682,11 +674,6 @@ class DealService:
                 return tracked_link(base, slug)
         raise RuntimeError("could not find a free link slug")
 
-    @staticmethod
-    def _require_admin(actor: PartnerView) -> None:
-        if not has_at_least(actor.role, Role.ADMIN):
-            raise UsageError("denied.admin")
-
     async def _load(self, order_id: int) -> ChatOrder:
         row = await self._uow.deals.order(order_id)
         if row is None:
@@ -708,9 +695,6 @@ class DealService:
         product = await self._uow.deals.product(row.product_id)
         return _order_view(row, partner, lead, product.name if product else row.sku)
 
-    def _language(self, partner: Partner) -> str:
-        return self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
-
     async def _admins(self) -> list[Partner]:
         """Every admin: stored with the role, or configured in ADMIN_IDS (once they have started the bot)."""
         admins = {p.id: p for p in await self._uow.partners.with_roles([Role.ADMIN.value])}
@@ -722,7 +706,7 @@ class DealService:
 
     async def _tell_admins(self, view: ChatOrderView) -> None:
         for admin in await self._admins():
-            language = self._language(admin)
+            language = language_of(self._ctx, admin)
             t = self._ctx.translator.texts(language)
             await enqueue_text(
                 self._uow,
@@ -734,7 +718,7 @@ class DealService:
             )
 
     async def _notify(self, partner: Partner, view: ChatOrderView, status: str) -> None:
-        language = self._language(partner)
+        language = language_of(self._ctx, partner)
         t = self._ctx.translator.texts(language)
         text = t(
             f"deals.notice.{status}",
@@ -747,17 +731,6 @@ class DealService:
         )
         await enqueue_text(
             self._uow, self._ctx, recipient=partner, dedupe_key=f"chat_order:{view.id}:{status}", text=text
-        )
-
-    def _audit(self, actor: PartnerView, action: str, target: str, outcome: str, details: Mapping[str, Any]) -> None:
-        self._uow.audit.add(
-            actor_tg_id=actor.tg_user_id,
-            actor_partner_id=actor.id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            created_at=self._ctx.clock.now(),
         )
 
 

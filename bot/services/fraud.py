@@ -15,7 +15,7 @@ Both are audited; all open flags of the order take the decision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 
 from bot.domain.errors import UsageError
 from bot.domain.money import Money, format_money
-from bot.domain.roles import Role, has_at_least
+from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
 from bot.services.partners import display_name
@@ -64,7 +64,7 @@ class FlagDecision:
     """False when the order had been decided already (or is no longer held): nothing was written."""
 
 
-class FraudService:
+class FraudService(Audited):
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
@@ -72,7 +72,7 @@ class FraudService:
     # ------------------------------------------------------------------ /flags
 
     async def open_flags(self, actor: PartnerView, limit: int = LIST_LIMIT) -> FlagList:
-        self._require_admin(actor)
+        require_admin(actor)
         result = await self._uow.session.execute(
             select(OrderFlag, Order, Partner)
             .join(Order, Order.id == OrderFlag.order_id)
@@ -103,7 +103,7 @@ class FraudService:
         return _view(*found)
 
     async def _decide(self, actor: PartnerView, flag_id: int, action: str) -> FlagDecision:
-        self._require_admin(actor)
+        require_admin(actor)
         view = await self._load(flag_id)
         flag = await self._uow.session.get(OrderFlag, flag_id)
         assert flag is not None
@@ -212,7 +212,7 @@ class FraudService:
         seller = await self._uow.partners.get(order.partner_id)
         if seller is None:
             return
-        language = self._language(seller)
+        language = language_of(self._ctx, seller)
         text = self._ctx.translator.texts(language)(
             "flags.notice.voided",
             order=order.external_id,
@@ -221,27 +221,6 @@ class FraudService:
         await enqueue_text(self._uow, self._ctx, recipient=seller, dedupe_key=f"flag-void:{order.id}", text=text)
 
     # ------------------------------------------------------------------ helpers
-
-    def _language(self, partner: Partner) -> str:
-        return self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
-
-    @staticmethod
-    def _require_admin(actor: PartnerView) -> None:
-        if not has_at_least(actor.role, Role.ADMIN):
-            raise UsageError("denied.admin")
-
-    def _audit(
-        self, actor: PartnerView, action: str, target: str | None, outcome: str, details: Mapping[str, Any]
-    ) -> None:
-        self._uow.audit.add(
-            actor_tg_id=actor.tg_user_id,
-            actor_partner_id=actor.id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            created_at=self._ctx.clock.now(),
-        )
 
 
 def _view(flag: OrderFlag, order: Order, partner: Partner) -> FlagView:

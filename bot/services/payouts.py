@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.errors import UsageError
 from bot.domain.money import Money, MoneyError, format_money, parse_money
-from bot.domain.roles import Role, has_at_least
+from bot.domain.roles import Role
+from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.notify import enqueue_text, partner_zone
@@ -136,7 +137,7 @@ def _cell(value: str) -> str:
     return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
-class PayoutService:
+class PayoutService(Audited):
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
@@ -197,7 +198,7 @@ class PayoutService:
 
     async def open_requests(self, actor: PartnerView) -> PayoutList:
         """Requests waiting for a decision or a payment, oldest first."""
-        self._require_admin(actor)
+        require_admin(actor)
         admin = await self._uow.partners.get(actor.id)
         zone = partner_zone(self._ctx, admin) if admin is not None else self._ctx.timezone
         items = tuple(_view(w, p) for w, p in await self._uow.withdrawals.with_status(OPEN, LIST_LIMIT))
@@ -206,7 +207,7 @@ class PayoutService:
     async def prepare(self, actor: PartnerView, withdrawal_id: int, action: str) -> Decision:
         """Check that `action` (reject | pay) can be taken before asking the admin for its reason or
         reference. `changed` False: it was taken already."""
-        self._require_admin(actor)
+        require_admin(actor)
         row, partner = await self._load(withdrawal_id)
         return Decision(_view(row, partner), self._allowed(row, action))
 
@@ -229,7 +230,7 @@ class PayoutService:
 
     async def export_csv(self, actor: PartnerView) -> Export:
         """Every withdrawal, for finance: amounts in major units, times in the deployment's time zone."""
-        self._require_admin(actor)
+        require_admin(actor)
         rows = await self._uow.withdrawals.everything()
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
@@ -272,11 +273,6 @@ class PayoutService:
         except MoneyError:
             raise UsageError("payouts.bad_amount", value=text) from None
 
-    @staticmethod
-    def _require_admin(actor: PartnerView) -> None:
-        if not has_at_least(actor.role, Role.ADMIN):
-            raise UsageError("denied.admin")
-
     async def _load(self, withdrawal_id: int) -> tuple[Withdrawal, Partner]:
         row = await self._uow.withdrawals.get(withdrawal_id)
         if row is None:
@@ -296,7 +292,7 @@ class PayoutService:
         raise UsageError(f"payouts.refused.{row.status}", id=row.id)
 
     async def _decide(self, actor: PartnerView, withdrawal_id: int, action: str, extra: dict[str, Any]) -> Decision:
-        self._require_admin(actor)
+        require_admin(actor)
         row, partner = await self._load(withdrawal_id)
         target = f"withdrawal:{withdrawal_id}"
         if not self._allowed(row, action):
@@ -344,11 +340,8 @@ class PayoutService:
         if not await self._uow.ledger.post(lines):
             raise RuntimeError(f"withdrawal {row.id}: the {step} transaction was posted before")
 
-    def _language(self, partner: Partner) -> str:
-        return self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
-
     async def _notify(self, row: Withdrawal, partner: Partner, status: str) -> None:
-        language = self._language(partner)
+        language = language_of(self._ctx, partner)
         t = self._ctx.translator.texts(language)
         text = t(
             f"payouts.notice.{status}",
@@ -369,7 +362,7 @@ class PayoutService:
             if configured is not None:
                 admins[configured.id] = configured
         for admin in admins.values():
-            language = self._language(admin)
+            language = language_of(self._ctx, admin)
             text = self._ctx.translator.texts(language)(
                 "payouts.notice.new_request",
                 id=row.id,
@@ -383,16 +376,3 @@ class PayoutService:
 
     def _stamp(self, moment: datetime | None) -> str:
         return moment.astimezone(self._ctx.timezone).isoformat(timespec="seconds") if moment else ""
-
-    def _audit(
-        self, actor: PartnerView, action: str, target: str | None, outcome: str, details: Mapping[str, Any]
-    ) -> None:
-        self._uow.audit.add(
-            actor_tg_id=actor.tg_user_id,
-            actor_partner_id=actor.id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            created_at=self._ctx.clock.now(),
-        )

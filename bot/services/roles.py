@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.domain.errors import UsageError, UserFacingError
 from bot.domain.events import EventSource, EventType
 from bot.domain.roles import GRANTABLE_ROLES, Role, has_at_least, role_after_revoke
+from bot.services.acting import Audited
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
 from bot.services.partners import PartnerService, display_name
@@ -28,7 +29,7 @@ def parse_role_args(args: str | None, usage_key: str) -> tuple[str, Role]:
     return target, role
 
 
-class RoleService:
+class RoleService(Audited):
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
@@ -91,17 +92,6 @@ class RoleService:
             occurred_at=self._ctx.clock.now(),
             source=EventSource.ADMIN,
             payload={"role": role.value, "by": actor.id},
-        )
-
-    def _audit(self, actor: PartnerView, action: str, target: str, outcome: str, details: dict[str, str]) -> None:
-        self._uow.audit.add(
-            actor_tg_id=actor.tg_user_id,
-            actor_partner_id=actor.id,
-            action=action,
-            target=target,
-            outcome=outcome,
-            details=details,
-            created_at=self._ctx.clock.now(),
         )
 
     async def _notify(self, target: Partner, key: str, role: Role, *, kind: str) -> None:
