@@ -57,6 +57,11 @@ async def _send_item(bot: Bot, chat_id: int, item: PackItem, uc: UseCases, t: Te
 
 async def today(message: Message, bot: Bot, partner: PartnerView, uc: UseCases, t: Texts) -> None:
     pack = await uc.content.today(partner.id)
+    if pack.overdue is not None:  # overdue prospects first, as at the top of the pushed pack
+        await message.answer(pack.overdue)
+    if not pack.items:
+        await message.answer(t("content.today.empty"))
+        return
     key = "content.pack.header" if pack.scheduled else "content.pack.header_evergreen"
     await message.answer(t(key, day=pack.day.isoformat(), count=len(pack.items)))
     for item in pack.items:

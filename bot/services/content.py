@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
 from bot.domain.referral import recruit_deep_link
 from bot.domain.schedule import DEFAULT_PUSH_HOUR
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.notify import enqueue_media, enqueue_text, partner_zone
@@ -61,6 +62,8 @@ class PackView:
     items: list[PackItem]
     scheduled: bool
     """False when nothing was scheduled for the day and the pack fell back to evergreen items."""
+    overdue: str | None = None
+    """/today: the partner's overdue prospects, shown above the content (as at the top of the pushed pack)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +183,11 @@ class ContentService:
         """/today: the partner's pack for their local day (the same one the push sends)."""
         partner = await self._require(partner_id)
         pack = await self._pack(partner, self.local_day(partner), pushed=False)
-        if not pack.items:
+        overdue = await LeadService(self._uow, self._ctx).overdue_digest(partner)
+        if not pack.items and overdue is None:
             raise UsageError("content.today.empty")
         await self._record_sent(partner, pack, "today")
-        return pack
+        return replace(pack, overdue=overdue)
 
     async def push_pack(self, partner: Partner, now: datetime) -> int:
         """Queue the partner's pack for today through the outbox; returns how many items were queued."""
@@ -191,7 +195,7 @@ class ContentService:
         pack = await self._pack(partner, day, pushed=True)
         if not pack.items:
             return 0
-        t = self._ctx.translator.texts(self._language(partner))
+        t = self._ctx.translator.texts(language_of(self._ctx, partner))
         key = f"pack:{partner.id}:{day.isoformat()}"
         overdue = await LeadService(self._uow, self._ctx).overdue_digest(partner)
         if overdue is not None:  # overdue prospects come first, above the day's content
@@ -555,9 +559,6 @@ class ContentService:
         if partner is None:
             raise LookupError(f"partner {partner_id} does not exist")
         return partner
-
-    def _language(self, partner: Partner) -> str:
-        return self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
 
 
 RESULT_KINDS = {"t": "text", "p": "photo", "v": "video", "q": "poster"}

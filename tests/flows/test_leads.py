@@ -414,6 +414,12 @@ async def test_overdue_after_n_days_in_leads_overdue(harness: BotHarness) -> Non
     assert "Fresh" not in text
     card = (await pressed(harness, ALICE, LeadCallback(action="open", id=old.id).pack()))[0]
     assert harness.t("en", "leads.card.overdue") in card
+    # /today shows them first too, as the pushed pack does (here there is no content to follow)
+    harness.session.clear()
+    await harness.send(ALICE, "/today")
+    digest, empty = harness.session.texts(ALICE.id)
+    assert digest.startswith(harness.t("en", "leads.digest.title", count=1)) and "#1 Old" in digest
+    assert empty == harness.t("en", "content.today.empty")
     # a follow-up clears it
     await harness.send(ALICE, "/followup 1 called")
     assert await said(harness, ALICE, "/leads overdue") == harness.t(
