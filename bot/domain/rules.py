@@ -54,6 +54,7 @@ from pydantic import (
 from pydantic_core import core_schema
 from rule_engine.builtins import Builtins
 
+from bot.domain.model_files import FieldError
 from bot.domain.money import (
     CURRENCY_EXPONENTS,
     CurrencyMismatchError,
@@ -100,6 +101,9 @@ METRICS: dict[str, MetricSpec] = {
     "streak_days": MetricSpec(int, "Consecutive days, up to today, with at least one action", "连续活跃天数"),
     "days_since_join": MetricSpec(int, "Days since the partner joined", "加入天数"),
     "level": MetricSpec(str, "The partner's current level name, e.g. 'silver'", "当前等级名，如 'silver'"),
+    "courses_completed": MetricSpec(
+        int, "Courses of /learn the partner completed (every lesson's quiz passed), ever", "已完成的课程数"
+    ),
 }
 """Every name a condition may use. Metrics are computed by services from events, orders and the referral tree
 and handed to the domain as a plain mapping; the `_30d`/`_7d` windows end at the evaluation's day."""
@@ -338,14 +342,6 @@ class Pool(_Model):
     the platform as part of the pool's remainder (shown in the preview)."""
 
 
-class _FieldError(ValueError):
-    """A cross-field error raised by the plan validator, with the path of the field it belongs to."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
 class Plan(_Model):
     """One version of the commission plan. Levels are listed lowest first."""
 
@@ -379,14 +375,14 @@ class Plan(_Model):
         for field in ("promote_when", "demote_when"):
             if getattr(self.levels[first], field) is not None:
                 message = f"the first level ({first}) is where everyone starts: it has no {field}"
-                raise _FieldError(("levels", first, field), message)
+                raise FieldError(("levels", first, field), message)
         for category, by_level in self.categories.items():
             for level in by_level:
                 if level not in self.levels:
                     known = ", ".join(self.levels)
-                    raise _FieldError(("categories", category, level), f"unknown level {level!r} (levels: {known})")
+                    raise FieldError(("categories", category, level), f"unknown level {level!r} (levels: {known})")
         if self.cap_per_order is not None and self.cap_per_order.minor <= 0:
-            raise _FieldError(("cap_per_order",), "cap must be more than zero")
+            raise FieldError(("cap_per_order",), "cap must be more than zero")
         return self
 
     @classmethod
@@ -499,7 +495,7 @@ def _dotted(path: Sequence[object]) -> str:
 def _issue(error: Any, source: str, lines: Mapping[Path, int]) -> str:
     loc: Path = tuple(part for part in error["loc"] if part != "[key]")
     cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, _FieldError):
+    if isinstance(cause, FieldError):
         loc = (*loc, *cause.path)
     if error["type"] == "extra_forbidden":
         message = "unknown key"

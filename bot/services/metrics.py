@@ -10,12 +10,14 @@ Definitions, for the record:
   prospect whose revisit reminder had come due, or on a won deal (bot/services/leads.py records them).
 - `streak_days`: consecutive local days (the partner's time zone), ending today, with an action event; a partner
   without an action today has a streak of 0. Only the last `STREAK_LOOKBACK_DAYS` days are read.
+- `courses_completed` counts `course_completed` events, recorded once per partner and course (bot/services/courses.py),
+  so it is the number of distinct courses completed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from bot.domain.events import EventType
 from bot.domain.rules import METRICS
@@ -29,6 +31,8 @@ ACTION_EVENTS: frozenset[str] = frozenset(
 )
 """Events that show a partner acting (content reaching them, `content_sent`, does not)."""
 STREAK_LOOKBACK_DAYS = 60
+EVER = datetime(2000, 1, 1, tzinfo=UTC)
+"""The start of 'since joining' windows: before any event."""
 
 PartnerMetrics = dict[str, int | str]
 
@@ -61,6 +65,7 @@ class MetricsService:
         counts_30 = await repo.event_counts(ids, (EventType.SHARED,), d30)
         counts_7 = await repo.event_counts(ids, (EventType.SHARED, EventType.FOLLOWED_UP), d7)
         revisits = await repo.revisit_counts(ids, EventType.FOLLOWED_UP, d30)
+        courses = await repo.event_counts(ids, (EventType.COURSE_COMPLETED,), EVER)
         lookback = now - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
         days: dict[int, set[date]] = {}
         zones = {p.id: partner_zone(self._ctx, p) for p in partners}
@@ -84,6 +89,7 @@ class MetricsService:
                 "streak_days": streak(days.get(p.id, set()), now.astimezone(zones[p.id]).date()),
                 "days_since_join": max(0, (now - p.joined_at).days),
                 "level": p.level,
+                "courses_completed": courses.get((p.id, EventType.COURSE_COMPLETED), 0),
             }
             assert metrics.keys() == METRICS.keys()  # a new metric in the catalogue must be computed here
             result[p.id] = metrics

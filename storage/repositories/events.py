@@ -79,3 +79,8 @@ class EventRepository:
         if type is not None:
             query = query.where(Event.type == type)
         return int((await self._session.execute(query)).scalar_one())
+
+    async def payloads(self, *, partner_id: int, type: str) -> list[dict[str, Any]]:
+        """The payloads of the partner's events of `type`, oldest first (e.g. the lessons they passed)."""
+        query = select(Event.payload).where(Event.partner_id == partner_id, Event.type == type).order_by(Event.id)
+        return [dict(p) for p in (await self._session.execute(query)).scalars()]

@@ -113,6 +113,7 @@ async def test_metrics_in_bulk_for_a_small_tree(harness: BotHarness) -> None:
         "streak_days": 3,
         "days_since_join": 0,
         "level": "member",
+        "courses_completed": 0,
     }
     assert metrics[p["Bob"]]["recruits_total"] == 0
     assert metrics[p["Bob"]]["shares_30d"] == 1
