@@ -15,10 +15,10 @@ over the metric catalogue of `bot.domain.rules` (`Condition`): an unknown metric
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import time
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import (
@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from bot.domain.events import EventType
+from bot.domain.model_files import FieldError, as_tuples, describe_errors
 from bot.domain.rules import Condition
 
 
@@ -104,14 +105,6 @@ def _relative_path(value: str) -> str:
     if ".." in value.split("/"):
         raise ValueError("a media path is relative to the media folder and may not contain '..'")
     return value
-
-
-class _FieldError(ValueError):
-    """A cross-field error with the path of the field it belongs to (for the error message)."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 class _Model(BaseModel):
@@ -278,11 +271,11 @@ class Playbook(_Model):
         seen: set[str] = set()
         for index, step in enumerate(self.steps):
             if step.key in seen:
-                raise _FieldError(("steps", index, "key"), f"step key {step.key!r} is used twice")
+                raise FieldError(("steps", index, "key"), f"step key {step.key!r} is used twice")
             unknown = [key for key in step.skip.if_none_done if key not in seen]
             if unknown:
                 message = f"not an earlier step: {', '.join(unknown)}"
-                raise _FieldError(("steps", index, "skip", "if_none_done"), message)
+                raise FieldError(("steps", index, "skip", "if_none_done"), message)
             seen.add(step.key)
         return self
 
@@ -344,9 +337,9 @@ class Rhythm(_Model):
         for index, segment in enumerate(self.segments):
             if index == last and segment.when is not None:
                 message = f"the last segment ({segment.key}) takes everyone else: it has no `when`"
-                raise _FieldError(("segments", index, "when"), message)
+                raise FieldError(("segments", index, "when"), message)
             if index < last and segment.when is None:
-                raise _FieldError(("segments", index, "when"), "required (only the last segment has no `when`)")
+                raise FieldError(("segments", index, "when"), "required (only the last segment has no `when`)")
         keys = [s.key for s in self.segments]
         if len(set(keys)) != len(keys):
             raise ValueError("segment keys must be unique")
@@ -381,44 +374,6 @@ def parse_playbook_file(text: str, source: str, vocabulary: Vocabulary) -> Playb
     else:
         raise PlaybookError([f"{source}: kind: must be 'playbook' or 'rhythm', got {kind!r}"])
     try:
-        return model.model_validate(_tuples(data), context=vocabulary)
+        return model.model_validate(as_tuples(data), context=vocabulary)
     except ValidationError as exc:
-        errors = exc.errors()
-        # a list whose items failed also reports itself as too short: keep only the items' errors
-        errors = [e for e in errors if not any(o is not e and o["loc"][: len(e["loc"])] == e["loc"] for o in errors)]
-        raise PlaybookError([_issue(error, source, data) for error in errors]) from None
-
-
-def _tuples(data: object) -> object:
-    """YAML lists become tuples: the models are strict and frozen, and hold sequences as tuples."""
-    if isinstance(data, list):
-        return tuple(_tuples(item) for item in data)
-    if isinstance(data, dict):
-        return {key: _tuples(value) for key, value in data.items()}
-    return data
-
-
-def _issue(error: Mapping[str, Any], source: str, data: Mapping[str, Any]) -> str:
-    loc = [part for part in error["loc"] if not (isinstance(part, str) and ("[" in part or part == "function-after"))]
-    cause = error.get("ctx", {}).get("error")
-    if isinstance(cause, _FieldError):
-        loc += cause.path
-    where = ""
-    for container in ("steps", "segments"):
-        if len(loc) >= 2 and loc[0] == container and isinstance(loc[1], int):
-            index = loc[1]
-            items = data.get(container)
-            key = items[index].get("key") if isinstance(items, list) and isinstance(items[index], dict) else None
-            where = f"{container}[{index}]" + (f" ({key})" if isinstance(key, str) else "") + ": "
-            loc = loc[2:]
-            break
-    dotted = ""
-    for part in loc:
-        dotted += f"[{part}]" if isinstance(part, int) else (f".{part}" if dotted else str(part))
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif error["type"] == "missing":
-        message = "required, but missing"
-    else:
-        message = str(cause) if isinstance(cause, Exception) else str(error["msg"])
-    return f"{source}: {where}{dotted or '(top level)'}: {message}"
+        raise PlaybookError(describe_errors(exc, source, data, ("steps", "segments"))) from None

@@ -27,7 +27,7 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import EditMessageText, SendMessage, SendPhoto, SendVideo
 from aiogram.methods.base import Response
-from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message
+from aiogram.types import FSInputFile, InlineKeyboardMarkup, Message, ReplyKeyboardMarkup
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -419,14 +419,15 @@ class OutboxSender:
 
     async def _deliver(self, chat_id: int, kind: str, payload: dict[str, Any]) -> Message:
         markup = payload.get("reply_markup")
-        reply_markup = InlineKeyboardMarkup.model_validate(markup) if markup else None
+        reply_markup = InlineKeyboardMarkup.model_validate(markup) if markup and "keyboard" not in markup else None
         parse_mode = payload.get("parse_mode", "HTML")
-        if kind == "text":
+        if kind == "text":  # a text may instead carry a reply keyboard (e.g. the contact button of the 7-day start)
+            keyboard = ReplyKeyboardMarkup.model_validate(markup) if markup and "keyboard" in markup else None
             return await self._bot.send_message(
                 chat_id,
                 payload["text"],
                 parse_mode=parse_mode,
-                reply_markup=reply_markup,
+                reply_markup=keyboard or reply_markup,
                 allow_paid_broadcast=self._paid,
             )
         if kind == "photo":

@@ -44,9 +44,6 @@ from playbooks.rhythm import (
 )
 from playbooks.schema import Playbook, Rhythm, Vocabulary, parse_playbook_file
 
-PENDING_EVENT_TYPES = frozenset({"profile_completed", "terms_accepted", "course_completed"})
-"""Event types the playbooks use that bot.domain.events.EventType does not have yet."""
-
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
 START = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)  # joins on day 0 at 10:00 local
@@ -54,7 +51,7 @@ START = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)  # joins on day 0 at 10:0
 
 @pytest.fixture(scope="module")
 def vocabulary() -> Vocabulary:
-    return Vocabulary(locale_text_keys(), PENDING_EVENT_TYPES)
+    return Vocabulary(locale_text_keys())
 
 
 @pytest.fixture(scope="module")

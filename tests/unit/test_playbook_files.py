@@ -7,18 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.domain.events import EventType
 from bot.i18n import LOCALES_DIR, Translator, placeholders
 from playbooks.loader import PLAYBOOKS_DIR, load_all, locale_text_keys
 from playbooks.schema import Playbook, PlaybookError, Rhythm, Vocabulary, parse_playbook_file
 
-PENDING_EVENT_TYPES = frozenset({"profile_completed", "terms_accepted", "course_completed"})
-"""Event types the shipped playbooks use that bot.domain.events.EventType does not have yet."""
-
 
 @pytest.fixture(scope="module")
 def vocabulary() -> Vocabulary:
-    return Vocabulary(locale_text_keys(LOCALES_DIR), PENDING_EVENT_TYPES)
+    return Vocabulary(locale_text_keys(LOCALES_DIR))
 
 
 def test_shipped_files_validate(vocabulary: Vocabulary) -> None:
@@ -43,14 +39,6 @@ def test_shipped_files_validate(vocabulary: Vocabulary) -> None:
     low = tiered.segments[-1].touches[0]
     assert (low.every_days, low.stop_after_unanswered) == (3, 3)
     assert tiered.metrics_needed <= {"shares_7d", "shares_30d", "followups_7d", "sales_30d"}
-
-
-def test_pending_event_types_are_required_until_the_catalogue_has_them() -> None:
-    with pytest.raises(PlaybookError) as raised:
-        load_all(PLAYBOOKS_DIR, vocabulary=Vocabulary(locale_text_keys(LOCALES_DIR)))
-    missing = {t for t in PENDING_EVENT_TYPES if any(repr(t) in issue for issue in raised.value.issues)}
-    assert missing == PENDING_EVENT_TYPES - {e.value for e in EventType}
-    assert missing, "all pending event types are in EventType now: drop PENDING_EVENT_TYPES"
 
 
 def test_message_params_exist_in_both_languages(vocabulary: Vocabulary) -> None:
