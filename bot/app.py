@@ -58,12 +58,16 @@ from bot.scheduling.jobs import (
     REPORT_BROADCASTS,
     REPORT_BROADCASTS_EVERY_SECONDS,
     REPORT_BROADCASTS_ID,
+    TICK_PLAYBOOKS,
+    TICK_PLAYBOOKS_ID,
 )
 from bot.services.clicks import ClickDedupe, ClickTracker, MemoryClickDedupe
 from bot.services.context import ServiceContext
+from bot.services.courses import shipped_courses
 from bot.services.ledger import SettlementService
 from bot.services.menu import CommandMenu
 from bot.services.partners import PartnerService
+from bot.services.playbooks import load_playbooks
 from bot.services.views import PartnerView
 from bot.throttle import MemoryThrottle, Throttle
 from bot.update_dedupe import MemoryUpdateDedupe, UpdateDedupe, UpdateDedupeMiddleware
@@ -106,6 +110,7 @@ def build_dispatcher(
     if posters is None:
         posters = PosterRenderer(load_template(ctx.poster_template))
     ctx.poster_template_tag = posters.cache_tag
+    shipped_courses()  # reads and checks bot/courses/*.yaml once: a bad course file stops start-up (CourseError)
     dp = Dispatcher(
         storage=storage or MemoryStorage(),
         events_isolation=events_isolation or SimpleEventIsolation(),
@@ -204,6 +209,7 @@ class BotApp:
             first_run_at=self.ctx.clock.now() + timedelta(seconds=20),
         )
         await self.scheduler.schedule_interval(REMIND_EVENTS, REMIND_EVENTS_ID, every=timedelta(minutes=1))
+        await self.scheduler.schedule_interval(TICK_PLAYBOOKS, TICK_PLAYBOOKS_ID, every=timedelta(minutes=1))
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
         gc.collect()
@@ -275,6 +281,7 @@ def create_app(
         fraud_velocity_minutes=settings.fraud_velocity_minutes,
         lead_stages=load_stages(),
         lead_overdue_days=settings.lead_overdue_days,
+        playbooks=load_playbooks(),
     )
     if settings.link_salt is not None:
         ctx.link_salt = settings.link_salt.get_secret_value().encode()

@@ -155,3 +155,31 @@ class ProductPageCallback(CallbackData, prefix="prd"):
     """A page of the product catalogue in /product: `prd:<page>` (from 0)."""
 
     page: int
+
+
+class PlaybookCallback(CallbackData, prefix="pbk"):
+    """A playbook message's button: `pbk:<action>:<arg>`."""
+
+    action: str
+    """terms_accept · profile_skip (named callbacks of the YAML) · cmd (a command button: `arg` is the command)."""
+    arg: str = ""
+
+
+class PlaybookAdminCallback(CallbackData, prefix="pba"):
+    """/playbooks: `pba:pause|resume:<playbook>` for everyone."""
+
+    action: str
+    playbook: str
+
+
+class CourseCallback(CallbackData, prefix="crs"):
+    """/learn: `crs:<action>:<course>:<lesson>:<q>:<a>` (course and lesson keys are at most 16 characters).
+
+    open (the course: its next lesson, or the review list once completed) · read (a lesson) · quiz (start the
+    lesson's quiz) · ans (answer `a` to question `q`, both from 0) · list (back to /learn)."""
+
+    action: str
+    course: str = ""
+    lesson: str = ""
+    q: int = 0
+    a: int = 0

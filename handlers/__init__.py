@@ -9,6 +9,7 @@ from handlers import (
     broadcast,
     campaigns,
     content,
+    courses,
     deals,
     denied,
     errors,
@@ -20,6 +21,7 @@ from handlers import (
     library,
     order_import,
     payouts,
+    playbooks,
     pools,
     profile,
     rules,
@@ -36,6 +38,7 @@ def build_routers() -> list[Router]:
         errors.build_router(),
         start.build_router(),
         profile.build_router(),
+        playbooks.build_router(),  # before the prospect routers: a partner's own contact is their day-0 profile
         content.build_router(),
         wallet.build_router(),
         language.build_router(),
@@ -53,6 +56,7 @@ def build_routers() -> list[Router]:
         leads.build_router(),
         deals.build_router(),
         campaigns.build_router(),
+        courses.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

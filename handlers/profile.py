@@ -15,6 +15,7 @@ from bot.media.cards import CardData, render_profile_card_async
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView, ProfileView, StandingView
 from handlers.keyboards import profile_keyboard
+from handlers.playbooks import me_line
 
 
 def render_profile(view: ProfileView, t: Texts, tz: ZoneInfo) -> str:
@@ -82,7 +83,11 @@ def card_data(view: ProfileView, t: Texts) -> CardData:
 
 async def me(message: Message, partner: PartnerView, uc: UseCases, t: Texts) -> None:
     view = await uc.partners.profile(partner.id)
-    await message.answer(render_profile(view, t, uc.ctx.timezone), reply_markup=profile_keyboard(t, view.deep_link))
+    text = render_profile(view, t, uc.ctx.timezone)
+    start7 = await uc.playbooks.checklist(partner.id, t.language)
+    if start7 is not None:
+        text = f"{text}\n{me_line(start7, t)}"
+    await message.answer(text, reply_markup=profile_keyboard(t, view.deep_link))
 
 
 async def _send_card(bot: Bot, chat_id: int, partner: PartnerView, uc: UseCases, t: Texts) -> None:

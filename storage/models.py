@@ -636,3 +636,37 @@ class Rsvp(Base):
     name: Mapped[str] = mapped_column(String(128))
     attending: Mapped[bool] = mapped_column(Boolean)
     responded_at: Mapped[datetime]
+
+
+class PlaybookProgress(Base):
+    """One partner's way through one playbook (playbooks/engine.py): the engine's state as JSON, and when the
+    sweep job should look at it again."""
+
+    __tablename__ = "playbook_progress"
+    __table_args__ = (
+        Index("ix_playbook_progress_status_wake", "status", "wake_at"),
+        Index("uq_playbook_progress_partner_playbook", "partner_id", "playbook", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    playbook: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime]
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """The engine's `PlaybookState` steps, current step and finished_at (see bot/services/playbooks.py)."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active · paused (for this partner, by an admin) · finished."""
+    paused_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    wake_at: Mapped[datetime | None]
+    """When the engine asked to be run again; None: only the partner's next event moves it."""
+    updated_at: Mapped[datetime]
+
+
+class PlaybookSwitch(Base):
+    """A playbook paused for everyone by an admin (no row: running)."""
+
+    __tablename__ = "playbook_switches"
+
+    playbook: Mapped[str] = mapped_column(String(40), primary_key=True)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]

@@ -21,6 +21,7 @@ from storage.repositories import (
     OutboxRepository,
     PackRepository,
     PartnerRepository,
+    PlaybookRepository,
     ProductRepository,
     WithdrawalRepository,
 )
@@ -63,6 +64,7 @@ class UnitOfWork:
         self.leads = LeadRepository(self._session)
         self.deals = DealRepository(self._session)
         self.campaigns = CampaignRepository(self._session)
+        self.playbooks = PlaybookRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -37,6 +37,11 @@ class EventType(StrEnum):
     COUPON_REDEEMED = "coupon_redeemed"
     EVENT_INVITED = "event_invited"
     RSVP = "rsvp"
+    PROFILE_COMPLETED = "profile_completed"
+    TERMS_ACCEPTED = "terms_accepted"
+    COURSE_COMPLETED = "course_completed"
+    LESSON_PASSED = "lesson_passed"
+    POINTS_EARNED = "points_earned"
 
 
 class EventSource(StrEnum):
@@ -88,4 +93,12 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     EventType.RSVP: "A lead answered an invitation on its RSVP page (recorded for the inviting partner, source "
     "web). Payload: event_id, invitation_id, lead_id, attending.",
     EventType.ORDER_ATTRIBUTED: "An order was attributed to the partner. Payload: order_id, amount_minor, currency.",
+    EventType.PROFILE_COMPLETED: "The partner finished their profile in the 7-day start: shared their phone through "
+    "Telegram's contact button or skipped it. Payload: phone (true when shared).",
+    EventType.TERMS_ACCEPTED: "The partner accepted the program terms (the 7-day start's welcome button).",
+    EventType.COURSE_COMPLETED: "The partner passed every lesson of a course in /learn. Payload: course (its key).",
+    EventType.LESSON_PASSED: "The partner passed a lesson's quiz in /learn (once per lesson). Payload: course, "
+    "lesson (their keys).",
+    EventType.POINTS_EARNED: "The partner earned points, e.g. for a playbook step (source scheduler or bot). "
+    "Payload: points, reason (e.g. playbook:onboarding_7day:first_share).",
 }

@@ -177,3 +177,27 @@ async def fire_lead_reminders() -> None:
     if total:
         log.info("sent %s prospect reminders", total)
         rt.sender.wake()
+
+
+TICK_PLAYBOOKS = "bot.scheduling.jobs:tick_playbooks"
+TICK_PLAYBOOKS_ID = "playbooks:tick"
+PLAYBOOK_BATCH = 200
+
+
+# Every minute. A run more than 50 s late is skipped: the next one is due within seconds and finds the same rows
+# (a row is due until a run moves its wake_at); missed runs coalesce; one instance, and the engine's dedupe keys
+# ('playbook:<key>:<partner>:<step>:send…') make sure no step message is queued twice anyway.
+@scheduled_job(misfire_grace_time=50, coalesce=True, max_instances=1)
+async def tick_playbooks() -> None:
+    """Partners whose playbook step, nudge or day has come (or who did something since) get what the engine decides."""
+    rt = job_runtime()
+    total = 0
+    while True:  # a transaction per batch
+        async with rt.unit_of_work() as uow:
+            looked_at = await rt.use_cases(uow).playbooks.tick_due(limit=PLAYBOOK_BATCH)
+        total += looked_at
+        if looked_at < PLAYBOOK_BATCH:
+            break
+    if total:
+        log.info("ran playbooks for %s partners", total)
+        rt.sender.wake()

@@ -14,6 +14,7 @@ from bot.domain.lead_stages import StageCatalog
 from bot.domain.rules import Plan
 from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
+from playbooks.schema import Playbook
 
 
 @dataclass(slots=True)
@@ -48,3 +49,5 @@ class ServiceContext:
     """The prospect stages and their labels (bot/crm/stages.yaml)."""
     lead_overdue_days: int = 7
     """LEAD_OVERDUE_DAYS: an open lead without a follow-up for this many days is overdue."""
+    playbooks: dict[str, Playbook] = field(default_factory=dict)
+    """The playbooks (playbooks/*.yaml) by key, validated at start-up; none: no partner enters one."""

@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 PARTNER_COMMANDS = (
     "today",
+    "start7",
+    "learn",
     "leads",
     "lead",
     "followup",
@@ -52,6 +54,7 @@ ADMIN_COMMANDS = (
     "campaign",
     "event",
     "orders",
+    "playbooks",
 )
 
 

@@ -21,6 +21,7 @@ from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.metrics import MetricsService
 from bot.services.notify import enqueue_text
+from bot.services.playbooks import PlaybookService
 from bot.services.views import (
     BadgeView,
     MemberView,
@@ -143,6 +144,7 @@ class PartnerService:
                 source=EventSource.BOT,
                 payload={"upline_id": partner.upline_id, "binding": binding.value},
             )
+            await PlaybookService(uow, self._ctx).start(partner)  # the 7-day start's welcome
         else:
             self._refresh(partner, profile)
             if upline is not None:

@@ -8,6 +8,7 @@ from bot.services.broadcasts import BroadcastService
 from bot.services.campaigns import CampaignService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
+from bot.services.courses import CourseService
 from bot.services.deals import DealService
 from bot.services.fraud import FraudService
 from bot.services.leads import LeadService
@@ -18,6 +19,7 @@ from bot.services.metrics import MetricsService
 from bot.services.order_import import OrderImportService
 from bot.services.partners import PartnerService
 from bot.services.payouts import PayoutService
+from bot.services.playbooks import PlaybookService
 from bot.services.pools import PoolService
 from bot.services.roles import RoleService
 from bot.services.rules_admin import RulesService
@@ -109,3 +111,11 @@ class UseCases:
     @cached_property
     def campaigns(self) -> CampaignService:
         return CampaignService(self.uow, self.ctx)
+
+    @cached_property
+    def courses(self) -> CourseService:
+        return CourseService(self.uow, self.ctx)
+
+    @cached_property
+    def playbooks(self) -> PlaybookService:
+        return PlaybookService(self.uow, self.ctx)

@@ -18,6 +18,7 @@ from storage.repositories.metrics import MetricsRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 from storage.repositories.payouts import WithdrawalRepository
+from storage.repositories.playbooks import PlaybookRepository
 
 __all__ = [
     "AuditRepository",
@@ -34,6 +35,7 @@ __all__ = [
     "OutboxRepository",
     "PackRepository",
     "PartnerRepository",
+    "PlaybookRepository",
     "ProductRepository",
     "WithdrawalRepository",
 ]

@@ -49,6 +49,8 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert menu.params["scope"] == {"type": "chat", "chat_id": ALICE.id}
     assert [c["command"] for c in menu.params["commands"]] == [
         "today",
+        "start7",
+        "learn",
         "leads",
         "lead",
         "followup",
