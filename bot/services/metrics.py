@@ -56,21 +56,39 @@ class MetricsService:
         partners = await self._uow.metrics.partners(set(partner_ids))
         return await self.for_rows(partners, now)
 
-    async def for_rows(self, partners: Collection[Partner], now: datetime) -> dict[int, PartnerMetrics]:
+    async def for_rows(
+        self, partners: Collection[Partner], now: datetime, only: Collection[str] | None = None
+    ) -> dict[int, PartnerMetrics]:
+        """Every metric for each partner; with `only`, just those metrics, reading only what they need (/me
+        shows the next level's condition on every call: two or three metrics, not the whole catalogue)."""
+        wanted = set(METRICS) if only is None else set(only)
+
+        def needs(*names: str) -> bool:
+            return not wanted.isdisjoint(names)
+
         repo = self._uow.metrics
         ids = {p.id for p in partners}
         d30, d7 = now - timedelta(days=30), now - timedelta(days=7)
-        orders = await repo.order_stats(ids, d30)
-        recruits = await repo.recruit_counts(ids, ACTION_EVENTS, d30)
-        counts_30 = await repo.event_counts(ids, (EventType.SHARED,), d30)
-        counts_7 = await repo.event_counts(ids, (EventType.SHARED, EventType.FOLLOWED_UP), d7)
-        revisits = await repo.revisit_counts(ids, EventType.FOLLOWED_UP, d30)
-        courses = await repo.event_counts(ids, (EventType.COURSE_COMPLETED,), EVER)
-        lookback = now - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
-        days: dict[int, set[date]] = {}
+        orders = await repo.order_stats(ids, d30) if needs("sales_30d", "gmv_30d_minor", "orders_total") else {}
+        recruits = (
+            await repo.recruit_counts(ids, ACTION_EVENTS, d30) if needs("active_recruits", "recruits_total") else {}
+        )
+        counts_30 = await repo.event_counts(ids, (EventType.SHARED,), d30) if needs("shares_30d") else {}
+        counts_7 = (
+            await repo.event_counts(ids, (EventType.SHARED, EventType.FOLLOWED_UP), d7)
+            if needs("shares_7d", "followups_7d")
+            else {}
+        )
+        revisits = await repo.revisit_counts(ids, EventType.FOLLOWED_UP, d30) if needs("revisits_30d") else {}
+        courses = (
+            await repo.event_counts(ids, (EventType.COURSE_COMPLETED,), EVER) if needs("courses_completed") else {}
+        )
         zones = {p.id: partner_zone(self._ctx, p) for p in partners}
-        for partner_id, at in await repo.action_times(ids, ACTION_EVENTS, lookback):
-            days.setdefault(partner_id, set()).add(at.astimezone(zones[partner_id]).date())
+        days: dict[int, set[date]] = {}
+        if needs("streak_days"):
+            lookback = now - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
+            for partner_id, at in await repo.action_times(ids, ACTION_EVENTS, lookback):
+                days.setdefault(partner_id, set()).add(at.astimezone(zones[partner_id]).date())
 
         result: dict[int, PartnerMetrics] = {}
         for p in partners:
@@ -92,5 +110,5 @@ class MetricsService:
                 "courses_completed": courses.get((p.id, EventType.COURSE_COMPLETED), 0),
             }
             assert metrics.keys() == METRICS.keys()  # a new metric in the catalogue must be computed here
-            result[p.id] = metrics
+            result[p.id] = metrics if only is None else {name: metrics[name] for name in wanted if name in metrics}
         return result

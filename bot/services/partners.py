@@ -228,7 +228,8 @@ class PartnerService:
         if here + 1 < len(names):
             name = names[here + 1]
             condition = plan.levels[name].promote_when
-            metrics = (await MetricsService(self._uow, self._ctx).for_rows([partner], now))[partner.id]
+            needed = condition.metrics if condition is not None else ()
+            metrics = (await MetricsService(self._uow, self._ctx).for_rows([partner], now, only=needed))[partner.id]
             following = NextLevelView(
                 name=name,
                 titles=_titles(plan.levels[name].title),

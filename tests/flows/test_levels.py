@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.domain.events import EventSource, EventType
 from bot.domain.rules import METRICS
@@ -117,6 +117,23 @@ async def test_metrics_in_bulk_for_a_small_tree(harness: BotHarness) -> None:
     }
     assert metrics[p["Bob"]]["recruits_total"] == 0
     assert metrics[p["Bob"]]["shares_30d"] == 1
+
+    # asked for a few metrics, the service reads only what they need and gives the same values
+    async with UnitOfWork(harness.sessionmaker) as uow:
+        rows = await uow.metrics.partners({p["Alice"]})
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        sync_engine = harness.sessionmaker.kw["bind"].sync_engine
+        event.listen(sync_engine, "before_cursor_execute", record)
+        try:
+            some = await UseCases(uow, harness.ctx).metrics.for_rows(rows, now, only=("sales_30d", "streak_days"))
+        finally:
+            event.remove(sync_engine, "before_cursor_execute", record)
+    assert some == {p["Alice"]: {"sales_30d": 2, "streak_days": 3}}
+    assert len(statements) == 2  # the order stats and the action times, not the whole catalogue
 
 
 async def test_promotion_demotion_and_badges_once(harness: BotHarness) -> None:
