@@ -85,8 +85,13 @@ class OrderBatcher:
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             batch = [d for d in batch if not d.done.cancelled()]  # the client went away before we began
-            if batch:
-                await self._settle_batch(batch)
+            try:
+                if batch:
+                    await self._settle_batch(batch)
+            except Exception as exc:  # a runner must outlive any batch, or later deliveries would wait forever
+                log.exception("settling a batch of %s orders failed", len(batch))
+                for delivery in batch:
+                    _fail(delivery, exc)
 
     async def _settle_batch(self, batch: list[_Delivery]) -> None:
         try:

@@ -186,3 +186,27 @@ async def test_the_batcher_settles_concurrent_orders_together_and_isolates_a_bad
     assert sizes[1:] == [1] * 7  # then each settled alone
     async with harness.sessionmaker() as s:
         assert (await s.execute(select(Order.id).where(Order.external_id == "P-poison"))).first() is None
+
+
+async def test_a_runner_outlives_a_batch_that_breaks_after_its_transaction(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = await network(harness)
+    real = SettlementService.ingest_orders
+    broken = {"on": True}
+
+    async def ingest_orders(self: SettlementService, orders: Sequence[OrderIn], **kw: Any) -> Any:
+        results = await real(self, orders, **kw)
+        return results[:-1] if broken["on"] else results  # one result short: a bug after the commit
+
+    monkeypatch.setattr(SettlementService, "ingest_orders", ingest_orders)
+    first, second = [o for o in stream(harness, p, "X") if o.currency == "CNY"][:2]
+    batcher = OrderBatcher(harness.sessionmaker, harness.ctx, runners=1)
+    try:
+        with pytest.raises(ValueError, match="shorter"):
+            await asyncio.wait_for(batcher.settle(first), timeout=10)
+        broken["on"] = False
+        settled = await asyncio.wait_for(batcher.settle(second), timeout=10)  # the runner is still there
+    finally:
+        await batcher.close()
+    assert settled.outcome is Outcome.CREATED
