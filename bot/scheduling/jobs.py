@@ -4,11 +4,29 @@ handler would; its policy is declared on it and listed in README "Scheduled jobs
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from bot.scheduling.conventions import scheduled_job
-from bot.scheduling.runtime import job_runtime
+from bot.scheduling.runtime import JobRuntime, job_runtime
+
+if TYPE_CHECKING:
+    from bot.services.registry import UseCases
 
 log = logging.getLogger(__name__)
+
+
+async def _in_batches(rt: JobRuntime, step: Callable[[UseCases], Awaitable[int]], batch: int) -> int:
+    """Run `step` in a transaction of its own, again and again until it does less than `batch`: a large backlog
+    never holds one long transaction. How much was done in all."""
+    total = 0
+    while True:
+        async with rt.unit_of_work() as uow:
+            done = await step(rt.use_cases(uow))
+        total += done
+        if done < batch:
+            return total
+
 
 RELEASE_STALE_OUTBOX = "bot.scheduling.jobs:release_stale_outbox"
 RELEASE_STALE_OUTBOX_ID = "outbox:release-stale"
@@ -53,13 +71,7 @@ RELEASE_BATCH = 500
 async def release_matured_commission() -> None:
     """Commission whose hold period has ended moves from pending to available, and the partner is told."""
     rt = job_runtime()
-    total = 0
-    while True:
-        async with rt.unit_of_work() as uow:
-            released = await rt.use_cases(uow).settlement.release_matured(RELEASE_BATCH)
-        total += released
-        if released < RELEASE_BATCH:
-            break
+    total = await _in_batches(rt, lambda uc: uc.settlement.release_matured(RELEASE_BATCH), RELEASE_BATCH)
     if total:
         log.info("released %s matured commission lines", total)
 
@@ -76,13 +88,7 @@ PACK_BATCH = 500
 async def dispatch_daily_packs() -> None:
     """Partners whose local push hour has come get today's content pack through the outbox."""
     rt = job_runtime()
-    total = 0
-    while True:  # a transaction per batch, so a large network's morning never holds one long transaction
-        async with rt.unit_of_work() as uow:
-            pushed = await rt.use_cases(uow).content.push_due(rt.clock.now(), limit=PACK_BATCH)
-        total += pushed
-        if pushed < PACK_BATCH:
-            break
+    total = await _in_batches(rt, lambda uc: uc.content.push_due(rt.clock.now(), limit=PACK_BATCH), PACK_BATCH)
     if total:
         log.info("queued today's content pack for %s partners", total)
 
@@ -167,13 +173,7 @@ REMINDER_BATCH = 200
 async def fire_lead_reminders() -> None:
     """Prospect reminders whose time has come: the partner gets the lead card with [Done] [Snooze 1d] [Snooze 1w]."""
     rt = job_runtime()
-    total = 0
-    while True:  # a transaction per batch
-        async with rt.unit_of_work() as uow:
-            fired = await rt.use_cases(uow).leads.fire_due(rt.clock.now(), limit=REMINDER_BATCH)
-        total += fired
-        if fired < REMINDER_BATCH:
-            break
+    total = await _in_batches(rt, lambda uc: uc.leads.fire_due(rt.clock.now(), limit=REMINDER_BATCH), REMINDER_BATCH)
     if total:
         log.info("sent %s prospect reminders", total)
         rt.sender.wake()
@@ -191,13 +191,7 @@ PLAYBOOK_BATCH = 200
 async def tick_playbooks() -> None:
     """Partners whose playbook step, nudge or day has come (or who did something since) get what the engine decides."""
     rt = job_runtime()
-    total = 0
-    while True:  # a transaction per batch
-        async with rt.unit_of_work() as uow:
-            looked_at = await rt.use_cases(uow).playbooks.tick_due(limit=PLAYBOOK_BATCH)
-        total += looked_at
-        if looked_at < PLAYBOOK_BATCH:
-            break
+    total = await _in_batches(rt, lambda uc: uc.playbooks.tick_due(limit=PLAYBOOK_BATCH), PLAYBOOK_BATCH)
     if total:
         log.info("ran playbooks for %s partners", total)
         rt.sender.wake()
