@@ -64,20 +64,10 @@ class LedgerRepository:
 
     # ------------------------------------------------------------------ orders and refunds
 
-    async def claim_order(self, values: Mapping[str, Any]) -> int | None:
-        """Insert the order unless (source, external_id) exists: the database decides, so concurrent replays
-        cannot both win. Returns the new id, or None when the order was there already."""
-        stmt = (
-            _insert(self._session)(Order)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=["source", "external_id"])
-            .returning(Order.id)
-        )
-        return (await self._session.execute(stmt)).scalar_one_or_none()
-
     async def claim_orders(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-        """`claim_order` for a batch of one source: one multi-row INSERT that skips every (source, external_id)
-        already there. Returns external id → new id for the rows this call inserted."""
+        """Insert the orders (of one source) unless their (source, external_id) exists: one multi-row INSERT, and
+        the database decides, so concurrent replays cannot both win. Returns external id → new id for the rows
+        this call inserted."""
         if not rows:
             return {}
         table = _table(Order)
@@ -150,7 +140,7 @@ class LedgerRepository:
         return await self._session.get(Order, order_id)
 
     async def claim_refund(self, values: Mapping[str, Any]) -> int | None:
-        """As `claim_order`, for refunds."""
+        """As `claim_orders`, for one refund: its new id, or None when it was there already."""
         stmt = (
             _insert(self._session)(Refund)
             .values(**values)
@@ -164,14 +154,6 @@ class LedgerRepository:
             select(Refund).where(Refund.source == source, Refund.external_id == external_id)
         )
         return result.scalar_one_or_none()
-
-    async def parked_refunds(self, order_external_id: str) -> Sequence[Refund]:
-        result = await self._session.execute(
-            select(Refund)
-            .where(Refund.order_external_id == order_external_id, Refund.status == "parked")
-            .order_by(Refund.id)
-        )
-        return result.scalars().all()
 
     async def add_refunded(self, order_id: int, amount_minor: int) -> None:
         await self._session.execute(
@@ -322,12 +304,6 @@ class LedgerRepository:
             )
         )
         return {str(customer): int(partner) for customer, partner in result.all()}
-
-    async def customer_owner(self, customer_id: str) -> int | None:
-        result = await self._session.execute(
-            select(CustomerBinding.partner_id).where(CustomerBinding.customer_id == customer_id)
-        )
-        return result.scalar_one_or_none()
 
     # ------------------------------------------------------------------ the partner's wallet
 

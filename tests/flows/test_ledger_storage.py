@@ -47,9 +47,9 @@ def lines(txn: str) -> list[dict[str, Any]]:
 async def test_an_order_is_claimed_once(engine: AsyncEngine) -> None:
     sessionmaker = create_sessionmaker(engine)
     async with UnitOfWork(sessionmaker) as uow:
-        first = await uow.ledger.claim_order(order_values())
+        first = (await uow.ledger.claim_orders([order_values()])).get("A1001")
     async with UnitOfWork(sessionmaker) as uow:
-        again = await uow.ledger.claim_order(order_values())
+        again = (await uow.ledger.claim_orders([order_values()])).get("A1001")
         existing = await uow.ledger.order("api", "A1001")
     assert first is not None and again is None
     assert existing is not None and existing.id == first
@@ -74,7 +74,7 @@ async def test_concurrent_replays_claim_one_order(engine: AsyncEngine) -> None:
 
     async def claim() -> int | None:
         async with UnitOfWork(sessionmaker) as uow:
-            claimed = await uow.ledger.claim_order(order_values("C1"))
+            claimed = (await uow.ledger.claim_orders([order_values("C1")])).get("C1")
             await asyncio.sleep(0.05)  # hold the transaction open while the others try
             return claimed
 
