@@ -15,6 +15,7 @@ from bot.domain.lead_reminders import WhenError, parse_when, split_trailing_when
 from bot.domain.leads import NOTE_MAX, LeadArgsError, LeadDraft, mask_phone, parse_lead_line, parse_lead_ref
 from bot.domain.roles import Role, has_at_least
 from bot.i18n import Texts
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text, partner_zone
 from bot.services.views import PartnerView
@@ -692,7 +693,7 @@ class LeadService:
         return partner_zone(self._ctx, partner)
 
     def _texts(self, partner: Partner) -> Texts:
-        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        language = language_of(self._ctx, partner)
         return self._ctx.translator.texts(language)
 
     def _event(self, partner_id: int, type: EventType, payload: dict[str, object]) -> None:

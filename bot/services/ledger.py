@@ -23,6 +23,7 @@ from bot.domain.orders_api import OrderIn, RefundIn, payload_fingerprint
 from bot.domain.rules import Earner, Plan, commission_lines, load_plan
 from bot.domain.rules import Order as PlanOrder
 from bot.domain.rules import OrderItem as PlanItem
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.notify import partner_zone, text_row
 from bot.services.partners import ancestor_ids, display_name
@@ -551,7 +552,7 @@ class SettlementService:
     ) -> dict[str, Any]:
         """The outbox row telling an earner what they earned: "You earned ¥X, pending until D" (L1), or the
         upline's "your team member B sold ¥Y, you earned ¥Z" (L2)."""
-        language = self._ctx.translator.resolve_language(earner.language, earner.tg_language_code)
+        language = language_of(self._ctx, earner)
         t = self._ctx.translator.texts(language)
         available_at: datetime = line["available_at"]
         params = {

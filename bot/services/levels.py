@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level, is_eligible
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.metrics import MetricsService, PartnerMetrics
@@ -117,7 +118,7 @@ class LevelService:
             )
         )
         (run.promoted if up else run.demoted).append((partner.id, old_level, new_level))
-        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        language = language_of(self._ctx, partner)
         t = self._ctx.translator.texts(language)
         level = plan.levels[new_level]
         title = _title(level.title, new_level, language)
@@ -138,7 +139,7 @@ class LevelService:
         )
 
     async def _notify_badge(self, partner: Partner, plan: Plan, badge: str) -> None:
-        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        language = language_of(self._ctx, partner)
         title = _title(plan.badges[badge].title, badge, language)
         await enqueue_text(
             self._uow,

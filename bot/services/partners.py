@@ -17,6 +17,7 @@ from bot.domain.referral import (
 from bot.domain.roles import Role, effective_role
 from bot.domain.rules import Condition, MetricsError, Titles
 from bot.i18n import SUPPORTED
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.metrics import MetricsService
@@ -84,7 +85,7 @@ class PartnerService:
             display_name=display_name(partner),
             username=partner.username,
             role=effective_role(Role(partner.role), configured_admin=partner.tg_user_id in self._ctx.admin_ids),
-            language=self._ctx.translator.resolve_language(partner.language, partner.tg_language_code),
+            language=language_of(self._ctx, partner),
             invite_code=partner.invite_code,
             joined_at=partner.joined_at,
             upline_id=partner.upline_id,

@@ -41,6 +41,7 @@ from bot.domain.money import Money, format_money, percent_of
 from bot.domain.pools import Period, PoolError, parse_period, previous_period, split_pool, weights_for
 from bot.domain.roles import Role, has_at_least
 from bot.domain.rules import Plan, Pool, load_plan
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.notify import enqueue_text
@@ -385,7 +386,7 @@ class PoolService:
         partner = await self._uow.partners.get(recipient.partner_id)
         if partner is None:
             return
-        language = self._ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        language = language_of(self._ctx, partner)
         text = self._ctx.translator.texts(language)(
             "pools.notice.paid",
             amount=format_money(recipient.amount, language),
@@ -412,7 +413,7 @@ class PoolService:
                 continue
             previews: dict[str, PoolPreview] = {}
             for admin in admins.values():
-                language = self._ctx.translator.resolve_language(admin.language, admin.tg_language_code)
+                language = language_of(self._ctx, admin)
                 t = self._ctx.translator.texts(language)
                 if language not in previews:
                     try:

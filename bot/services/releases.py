@@ -7,6 +7,7 @@ service calls the fraud service.
 from __future__ import annotations
 
 from bot.domain.money import Money, format_money
+from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
 from storage.models import LedgerEntry
@@ -45,7 +46,7 @@ async def release_entry(uow: UnitOfWork, ctx: ServiceContext, entry: LedgerEntry
         return None
     partner = await uow.partners.get(entry.partner_id) if entry.partner_id else None
     if partner is not None and pending > 0:
-        language = ctx.translator.resolve_language(partner.language, partner.tg_language_code)
+        language = language_of(ctx, partner)
         await enqueue_text(
             uow,
             ctx,
