@@ -42,6 +42,11 @@ class EventType(StrEnum):
     COURSE_COMPLETED = "course_completed"
     LESSON_PASSED = "lesson_passed"
     POINTS_EARNED = "points_earned"
+    SEGMENT_CHANGED = "segment_changed"
+    SPRINT_WON = "sprint_won"
+    STORY_SUBMITTED = "story_submitted"
+    STORY_APPROVED = "story_approved"
+    STREAK_FREEZE_USED = "streak_freeze_used"
 
 
 class EventSource(StrEnum):
@@ -101,4 +106,13 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     "lesson (their keys).",
     EventType.POINTS_EARNED: "The partner earned points, e.g. for a playbook step (source scheduler or bot). "
     "Payload: points, reason (e.g. playbook:onboarding_7day:first_share).",
+    EventType.SEGMENT_CHANGED: "The daily segmentation moved the partner to another activity segment (source "
+    "scheduler). Payload: previous (null on the first run), segment (high | mid | low).",
+    EventType.SPRINT_WON: "The partner finished a monthly sprint among its winners (source scheduler). "
+    "Payload: sprint_id, rank, metric, value.",
+    EventType.STORY_SUBMITTED: "The partner submitted a case story with /story. Payload: story_id.",
+    EventType.STORY_APPROVED: "An admin approved the partner's case story (recorded for the author). "
+    "Payload: story_id, by.",
+    EventType.STREAK_FREEZE_USED: "A streak freeze covered a local day without a share or follow-up, so the streak "
+    "goes on (source scheduler). Payload: day (ISO date), freezes_left.",
 }
