@@ -18,6 +18,7 @@ from bot.i18n import Texts
 from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
+from bot.services.rhythm import RhythmService, RhythmStats
 from bot.services.views import PartnerView
 from playbooks.engine import (
     FINAL,
@@ -124,6 +125,8 @@ class PlaybookStats:
     finished: int
     steps: tuple[tuple[str, int], ...]
     """(step key, partners who completed it)."""
+    rhythm: RhythmStats | None = None
+    """Set for a rhythm (tiered operations): its segment mix instead of steps."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,7 +363,8 @@ class PlaybookService(Audited):
         return None
 
     async def checklist(self, partner_id: int, language: str, playbook_key: str = ONBOARDING) -> Checklist | None:
-        """The partner's progress (None: they are not in the playbook)."""
+        """The partner's progress (None: they are not in the playbook). The engine runs first, so an action taken a
+        moment ago shows as done now rather than after the next minute's sweep."""
         playbook = self._ctx.playbooks.get(playbook_key)
         partner = await self._uow.partners.get(partner_id)
         if playbook is None or partner is None:
@@ -368,6 +372,7 @@ class PlaybookService(Audited):
         row = await self._uow.playbooks.progress(partner_id, playbook_key)
         if row is None:
             return None
+        await self.tick(partner, row)
         state = load_state(row, self._tz(partner))
         shown = progress(playbook, state, self._ctx.clock.now())
         items = tuple(
@@ -409,6 +414,10 @@ class PlaybookService(Audited):
                     steps=tuple(done.items()),
                 )
             )
+        for key, rhythm in self._ctx.rhythms.items():
+            mix = await RhythmService(self._uow, self._ctx).stats(rhythm, language)
+            name = rhythm.name.zh if language == "zh" else rhythm.name.en
+            out.append(PlaybookStats(key, name, key in paused, 0, mix.paused_partners, 0, (), mix))
         return out
 
     async def set_paused(
@@ -417,7 +426,7 @@ class PlaybookService(Audited):
         """Pause or resume `playbook_key` for everyone, or (with `handle`: an invite code or @username) for one
         partner. A resumed partner's row is looked at by the next sweep."""
         require_admin(actor)
-        if playbook_key not in self._ctx.playbooks:
+        if playbook_key not in self._ctx.playbooks and playbook_key not in self._ctx.rhythms:
             raise UsageError("playbooks.admin.usage")
         now = self._ctx.clock.now()
         action = "playbook.pause" if paused else "playbook.resume"
@@ -426,6 +435,12 @@ class PlaybookService(Audited):
             self._audit(actor, action, playbook_key, "ok", {"scope": "everyone"})
             return PauseResult(playbook_key, paused, None)
         partner = await self._uow.partners.by_handle(handle)
+        if playbook_key in self._ctx.rhythms:
+            rhythms = RhythmService(self._uow, self._ctx)
+            if partner is None or not await rhythms.set_paused_for(partner.id, playbook_key, paused, actor.id):
+                raise UsageError("playbooks.admin.not_in_playbook", who=handle)
+            self._audit(actor, action, f"partner:{partner.id}", "ok", {"playbook": playbook_key})
+            return PauseResult(playbook_key, paused, handle)
         row = await self._uow.playbooks.progress(partner.id, playbook_key) if partner is not None else None
         if partner is None or row is None:
             raise UsageError("playbooks.admin.not_in_playbook", who=handle)
