@@ -13,7 +13,7 @@ from bot.callbacks import ProfileCallback
 from bot.i18n import Raw, Texts
 from bot.media.cards import CardData, render_profile_card_async
 from bot.services.registry import UseCases
-from bot.services.views import PartnerView, ProfileView, StandingView
+from bot.services.views import PartnerView, ProfileView, StandingView, StreakView
 from handlers.keyboards import profile_keyboard
 from handlers.playbooks import me_line
 
@@ -40,14 +40,26 @@ def _label(titles: Mapping[str, str], name: str, t: Texts) -> str:
     return t(f"level.{name}") if t.has(f"level.{name}") else name
 
 
+def render_streak(streak: StreakView, t: Texts) -> str:
+    """🔥 Streak: 5 day(s) · kept today ✅ · ❄️ 2/2 freezes left this month."""
+    parts = [t("streaks.me.line", days=streak.days) if streak.days else t("streaks.me.none")]
+    if streak.days:
+        parts.append(t("streaks.me.safe") if streak.active_today else t("streaks.me.open"))
+    if streak.freezes_per_month > 0:
+        parts.append(t("streaks.me.freezes", left=streak.freezes_left, total=streak.freezes_per_month))
+    return t("levels.me.separator").join(parts)
+
+
 def render_standing(standing: StandingView, t: Texts) -> str:
     """Level, badges and what the next level asks for, in a few short lines."""
     lines = [t("levels.me.level", level=_label(standing.titles, standing.level, t))]
     if standing.badges:
-        names = [t("levels.me.badge", title=b.titles.get(t.language) or b.name) for b in standing.badges]
+        names = [t("levels.me.badge", icon=b.icon, title=b.titles.get(t.language) or b.name) for b in standing.badges]
         lines.append(t("levels.me.badges", badges=Raw(t("levels.me.separator").join(names))))
     else:
         lines.append(t("levels.me.no_badges"))
+    if standing.streak is not None:
+        lines.append(render_streak(standing.streak, t))
     following = standing.next
     if following is None:
         lines.append(t("levels.me.top"))

@@ -98,12 +98,21 @@ METRICS: dict[str, MetricSpec] = {
     "revisits_30d": MetricSpec(
         int, "Returning visitors to the partner's tracked links in the last 30 days", "近30天回访客户数"
     ),
-    "streak_days": MetricSpec(int, "Consecutive days, up to today, with at least one action", "连续活跃天数"),
+    "streak_days": MetricSpec(
+        int,
+        "Consecutive local days with at least one share or follow-up, ending today (or yesterday while today has "
+        "none yet); days covered by a streak freeze keep it without adding to it",
+        "连续打卡天数（每天至少一次分享或跟进；今天尚未行动时计到昨天；冻结卡保住的日子不加天数）",
+    ),
     "days_since_join": MetricSpec(int, "Days since the partner joined", "加入天数"),
     "level": MetricSpec(str, "The partner's current level name, e.g. 'silver'", "当前等级名，如 'silver'"),
     "courses_completed": MetricSpec(
         int, "Courses of /learn the partner completed (every lesson's quiz passed), ever", "已完成的课程数"
     ),
+    "shares_total": MetricSpec(int, "Content shares since joining", "加入以来分享次数"),
+    "leads_total": MetricSpec(int, "Prospects added since joining", "加入以来添加的潜在客户数"),
+    "followups_total": MetricSpec(int, "Customer follow-ups recorded since joining", "加入以来客户跟进次数"),
+    "sprint_wins": MetricSpec(int, "Monthly sprints the partner finished among the winners", "月度冲刺获胜次数"),
 }
 """Every name a condition may use. Metrics are computed by services from events, orders and the referral tree
 and handed to the domain as a plain mapping; the `_30d`/`_7d` windows end at the evaluation's day."""
@@ -308,9 +317,24 @@ class TierRates(_Model):
         return rates[tier]
 
 
+DEFAULT_BADGE_ICON = "🏅"
+
+
+def _icon(value: object) -> object:
+    if isinstance(value, str):
+        value = value.strip()
+        if not value or len(value) > 8 or any(ch.isalnum() or ch in "<>&" for ch in value):
+            raise ValueError("an icon is one emoji, e.g. '🔥'")
+    return value
+
+
 class Badge(_Model):
     title: Titles | None = None
-    when: Condition
+    icon: Annotated[str, BeforeValidator(_icon)] = DEFAULT_BADGE_ICON
+    """Shown before the badge's name in /me and in its notice; plans stored before icons existed get 🏅."""
+    when: Condition | None = None
+    """Awarded when this holds on the partner's metrics; None: only a playbook step's reward awards it (the
+    7-day start's `starter_7day`), the plan gives its names and icon."""
 
 
 class PoolPeriod(StrEnum):
@@ -626,7 +650,7 @@ def evaluate_level(plan: Plan, current_level: str, metrics: Metrics) -> str:
 
 def earned_badges(plan: Plan, metrics: Metrics) -> set[str]:
     """The badges whose condition holds on `metrics` (awarding only new ones is the caller's business)."""
-    return {name for name, badge in plan.badges.items() if badge.when.evaluate(metrics)}
+    return {name for name, badge in plan.badges.items() if badge.when is not None and badge.when.evaluate(metrics)}
 
 
 def is_eligible(plan: Plan, metrics: Metrics) -> bool:

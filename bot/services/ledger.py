@@ -7,6 +7,7 @@ several concurrent deliveries records it; the others find it and answer with the
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,7 +33,12 @@ from storage.models import LedgerEntry, Order, Partner, Refund, RuleVersion
 from storage.uow import UnitOfWork
 
 DEFAULT_PLAN = Path(__file__).resolve().parents[1] / "plans" / "default.yaml"
+SHIPPED_PLANS = DEFAULT_PLAN.parent / "shipped"
+"""Every default plan shipped before the current one, byte for byte: a deployment whose plan in force is one of
+them (nobody uploaded their own) is moved to the current default at start-up, see `ensure_plan`."""
 RELEASE_BATCH = 500
+
+log = logging.getLogger(__name__)
 
 
 class Outcome(StrEnum):
@@ -71,6 +77,10 @@ def _round_half_up(value: Fraction) -> int:
 
 def checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _shipped_checksums() -> set[str]:
+    return {checksum(path.read_text(encoding="utf-8")) for path in SHIPPED_PLANS.glob("*.yaml")}
 
 
 def _event_source(source: str) -> str:
@@ -175,13 +185,41 @@ class SettlementService:
     # ------------------------------------------------------------------ the plan
 
     async def ensure_plan(self) -> RuleVersion:
-        """The published plan; on a fresh database the shipped default becomes version 1."""
+        """The published plan; on a fresh database the shipped default becomes version 1.
+
+        A database whose plan in force is an unchanged earlier shipped default (bot/plans/shipped/) gets the
+        current default as its next version, published now (e.g. the badges added with icons), so upgrading the
+        code upgrades a plan nobody customised. A plan an admin uploaded is never replaced, and nothing happens
+        while a draft waits (publishing it later must supersede what is in force, and versions are ordered by
+        number): the admin adds what they want from the new default with /rules."""
         current = await self._uow.ledger.published_rules()
-        if current is not None:
-            return current
         text = DEFAULT_PLAN.read_text(encoding="utf-8")
+        if current is not None:
+            if current.checksum == checksum(text) or current.checksum not in _shipped_checksums():
+                return current
+            if await self._uow.ledger.draft_rules() is not None:
+                return current
         load_plan(text, DEFAULT_PLAN.name)  # a broken shipped plan must fail loudly, not settle with it
         now = self._ctx.clock.now()
+        if current is not None:  # every process starting at once may get here: the first insert wins
+            if not await self._uow.ledger.add_rules_once(
+                {
+                    "version": await self._uow.ledger.next_rules_version(),
+                    "plan_text": text,
+                    "checksum": checksum(text),
+                    "status": "published",
+                    "created_at": now,
+                    "published_at": now,
+                }
+            ):
+                return await self._uow.ledger.published_rules() or current
+            current.status = "superseded"
+            await self._uow.flush()
+            log.info("commission plan v%s (the shipped default) replaced by the new default", current.version)
+            upgraded = await self._uow.ledger.published_rules()
+            if upgraded is None:
+                raise RuntimeError("could not store the new default commission plan")
+            return upgraded
         # Concurrent first orders may both get here: the unique version number lets exactly one insert win.
         await self._uow.ledger.add_rules_once(
             {

@@ -2,10 +2,17 @@
 (and on demand).
 
 A partner whose level changes gets the new level, an append-only `LevelChange` row with the metrics that
-decided it, and a notice (once per partner, level and day: `level:<partner>:<to>:<date>`). Badges are awarded
-once, for good (`partner_badges`' primary key decides), each with its own notice (`badge:<partner>:<badge>`).
+decided it, and a notice (once per partner, level and day: `level:<partner>:<to>:<date>`); their upline is told
+too, in the upline's language (`level-upline:<upline>:<partner>:<to>:<date>`). Badges are awarded once, for good
+(`partner_badges`' primary key decides), each with its own notice with the badge's icon (`badge:<partner>:<badge>`).
 The plan's `eligibility` condition sets `commission_eligible`, which settlement reads for every order's earners.
 A condition that cannot be evaluated on a partner's metrics (MetricsError) is logged and that partner skipped.
+
+Besides the daily run over everyone, `evaluate_recent` (the `levels:events` job, every minute) evaluates the
+partners who recorded a relevant event (`RELEVANT_EVENTS`) since its cursor (`job_cursors`, the last event id
+read), so a first share earns its badge a minute later and an order can promote at once, while a share or /today
+update itself does no extra work. Events committed out of id order (two PostgreSQL transactions finishing in the
+other order) can be passed over by the cursor; the daily run catches them.
 """
 
 from __future__ import annotations
@@ -16,16 +23,32 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from bot.domain.events import EventType
 from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level, is_eligible
 from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.metrics import MetricsService, PartnerMetrics
 from bot.services.notify import enqueue_text, partner_zone
+from bot.services.partners import display_name
 from storage.models import LevelChange, Partner
 from storage.uow import UnitOfWork
 
 log = logging.getLogger(__name__)
+
+RELEVANT_EVENTS: frozenset[str] = frozenset(
+    {
+        EventType.SHARED,
+        EventType.FOLLOWED_UP,
+        EventType.LEAD_ADDED,
+        EventType.ORDER_ATTRIBUTED,
+        EventType.COURSE_COMPLETED,
+        EventType.INVITED,
+        EventType.SPRINT_WON,
+    }
+)
+"""Events after which a partner's level and badges are looked at again within a minute."""
+EVENTS_CURSOR = "levels:events"
 
 
 @dataclass(slots=True)
@@ -137,14 +160,47 @@ class LevelService:
         await enqueue_text(
             self._uow, self._ctx, recipient=partner, dedupe_key=f"level:{partner.id}:{new_level}:{day}", text=text
         )
+        upline = await self._uow.partners.get(partner.upline_id) if partner.upline_id is not None else None
+        if upline is not None:
+            theirs = language_of(self._ctx, upline)
+            ut = self._ctx.translator.texts(theirs)
+            await enqueue_text(
+                self._uow,
+                self._ctx,
+                recipient=upline,
+                dedupe_key=f"level-upline:{upline.id}:{partner.id}:{new_level}:{day}",
+                text=ut(
+                    "streaks.upline.up" if up else "streaks.upline.down",
+                    name=display_name(partner),
+                    level=_title(level.title, new_level, theirs),
+                    previous=_title(plan.levels[old_level].title, old_level, theirs),
+                ),
+            )
 
     async def _notify_badge(self, partner: Partner, plan: Plan, badge: str) -> None:
         language = language_of(self._ctx, partner)
         title = _title(plan.badges[badge].title, badge, language)
+        icon = plan.badges[badge].icon
         await enqueue_text(
             self._uow,
             self._ctx,
             recipient=partner,
             dedupe_key=f"badge:{partner.id}:{badge}",
-            text=self._ctx.translator.texts(language)("levels.badge", title=title),
+            text=self._ctx.translator.texts(language)("levels.badge", icon=icon, title=title),
         )
+
+    async def evaluate_recent(self, now: datetime, limit: int) -> tuple[LevelRun, bool]:
+        """Evaluate the partners with a relevant event since the cursor, reading at most `limit` events; and
+        whether more are waiting. The first call only places the cursor at the newest event (the daily run covers
+        the past)."""
+        streaks = self._uow.streaks
+        position = await streaks.cursor(EVENTS_CURSOR)
+        newest = await streaks.last_event_id()
+        if position is None or newest <= position:
+            if position is None:
+                await streaks.move_cursor(EVENTS_CURSOR, newest, now)
+            return LevelRun(), False
+        partners, position = await streaks.partners_with_events(position, newest, RELEVANT_EVENTS, limit)
+        run = await self.evaluate(partners, now) if partners else LevelRun()
+        await streaks.move_cursor(EVENTS_CURSOR, position, now)
+        return run, position < newest

@@ -8,8 +8,12 @@ Definitions, for the record:
   up, adding a lead, an attributed order. Receiving content (`content_sent`) is not an action.
 - `revisits_30d` counts `followed_up` events whose payload has `revisit: true`: follow-ups the partner logged on a
   prospect whose revisit reminder had come due, or on a won deal (bot/services/leads.py records them).
-- `streak_days`: consecutive local days (the partner's time zone), ending today, with an action event; a partner
-  without an action today has a streak of 0. Only the last `STREAK_LOOKBACK_DAYS` days are read.
+- `streak_days`: the issue's streak (bot/domain/streaks.py): consecutive local days (the partner's time zone) with
+  at least one share or follow-up (`STREAK_EVENTS`), ending today, or yesterday while today has none yet; days a
+  `streak_freeze_used` event covers keep the run without adding to it. Only the last `STREAK_LOOKBACK_DAYS` days
+  are read.
+- `shares_total`, `leads_total`, `followups_total`: `shared`, `lead_added`, `followed_up` events ever;
+  `sprint_wins`: `sprint_won` events (one per sprint won, recorded when the sprint ends).
 - `courses_completed` counts `course_completed` events, recorded once per partner and course (bot/services/courses.py),
   so it is the number of distinct courses completed.
 """
@@ -21,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from bot.domain.events import EventType
 from bot.domain.rules import METRICS
+from bot.domain.streaks import streak_days
 from bot.services.context import ServiceContext
 from bot.services.notify import partner_zone
 from storage.models import Partner
@@ -30,20 +35,21 @@ ACTION_EVENTS: frozenset[str] = frozenset(
     {EventType.SHARED, EventType.FOLLOWED_UP, EventType.LEAD_ADDED, EventType.ORDER_ATTRIBUTED}
 )
 """Events that show a partner acting (content reaching them, `content_sent`, does not)."""
+STREAK_EVENTS: frozenset[str] = frozenset({EventType.SHARED, EventType.FOLLOWED_UP})
+"""What keeps a streak going: a share or a follow-up (the issue's definition)."""
+EVER_COUNTS: dict[str, EventType] = {
+    "courses_completed": EventType.COURSE_COMPLETED,
+    "shares_total": EventType.SHARED,
+    "leads_total": EventType.LEAD_ADDED,
+    "followups_total": EventType.FOLLOWED_UP,
+    "sprint_wins": EventType.SPRINT_WON,
+}
+"""Metrics that count one event type since joining, read together in one query."""
 STREAK_LOOKBACK_DAYS = 60
 EVER = datetime(2000, 1, 1, tzinfo=UTC)
 """The start of 'since joining' windows: before any event."""
 
 PartnerMetrics = dict[str, int | str]
-
-
-def streak(days: Collection[date], today: date) -> int:
-    """Consecutive days in `days` ending with `today` (0 when `today` is not among them)."""
-    count, day = 0, today
-    while day in days:
-        count += 1
-        day -= timedelta(days=1)
-    return count
 
 
 class MetricsService:
@@ -80,15 +86,16 @@ class MetricsService:
             else {}
         )
         revisits = await repo.revisit_counts(ids, EventType.FOLLOWED_UP, d30) if needs("revisits_30d") else {}
-        courses = (
-            await repo.event_counts(ids, (EventType.COURSE_COMPLETED,), EVER) if needs("courses_completed") else {}
-        )
+        ever_types = [EVER_COUNTS[name] for name in sorted(wanted & EVER_COUNTS.keys())]
+        ever = await repo.event_counts(ids, ever_types, EVER) if ever_types else {}
         zones = {p.id: partner_zone(self._ctx, p) for p in partners}
         days: dict[int, set[date]] = {}
+        frozen: dict[int, set[date]] = {}
         if needs("streak_days"):
             lookback = now - timedelta(days=STREAK_LOOKBACK_DAYS + 1)
-            for partner_id, at in await repo.action_times(ids, ACTION_EVENTS, lookback):
+            for partner_id, at in await repo.action_times(ids, STREAK_EVENTS, lookback):
                 days.setdefault(partner_id, set()).add(at.astimezone(zones[partner_id]).date())
+            frozen = await self._uow.streaks.frozen_days(ids, EventType.STREAK_FREEZE_USED, lookback)
 
         result: dict[int, PartnerMetrics] = {}
         for p in partners:
@@ -104,10 +111,12 @@ class MetricsService:
                 "shares_30d": counts_30.get((p.id, EventType.SHARED), 0),
                 "followups_7d": counts_7.get((p.id, EventType.FOLLOWED_UP), 0),
                 "revisits_30d": revisits.get(p.id, 0),
-                "streak_days": streak(days.get(p.id, set()), now.astimezone(zones[p.id]).date()),
+                "streak_days": streak_days(
+                    days.get(p.id, set()), frozen.get(p.id, set()), now.astimezone(zones[p.id]).date()
+                ),
                 "days_since_join": max(0, (now - p.joined_at).days),
                 "level": p.level,
-                "courses_completed": courses.get((p.id, EventType.COURSE_COMPLETED), 0),
+                **{name: ever.get((p.id, type), 0) for name, type in EVER_COUNTS.items()},
             }
             assert metrics.keys() == METRICS.keys()  # a new metric in the catalogue must be computed here
             result[p.id] = metrics if only is None else {name: metrics[name] for name in wanted if name in metrics}

@@ -48,6 +48,21 @@ class BadgeView:
     name: str
     titles: Mapping[str, str]
     """Title by language (zh, en); empty when the plan gives the badge none (or no longer has it)."""
+    icon: str = "🏅"
+    """The plan's emoji for the badge (🏅 when it gives none, or no longer has the badge)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreakView:
+    """A partner's streak (bot/domain/streaks.py) as /me shows it."""
+
+    days: int
+    active_today: bool
+    """A share or follow-up today already: the streak is safe until tomorrow."""
+    freezes_left: int
+    """Streak freezes left this local month."""
+    freezes_per_month: int
+    """STREAK_FREEZES_PER_MONTH; 0: freezes are off."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,7 @@ class StandingView:
     badges: tuple[BadgeView, ...]
     next: NextLevelView | None
     """None at the top level."""
+    streak: StreakView | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,10 +53,12 @@ class LedgerRepository:
         )
         return result.scalars().all()
 
-    async def add_rules_once(self, values: Mapping[str, Any]) -> None:
-        """Insert a rule version unless its number is taken (two processes storing the default plan at once)."""
+    async def add_rules_once(self, values: Mapping[str, Any]) -> bool:
+        """Insert a rule version unless its number is taken (two processes storing the default plan at once).
+        True when this call inserted it."""
         stmt = _insert(self._session)(RuleVersion).values(**values).on_conflict_do_nothing(index_elements=["version"])
-        await self._session.execute(stmt)
+        result = await self._session.execute(stmt)
+        return bool(getattr(result, "rowcount", 0))
 
     def add_rules(self, version: RuleVersion) -> RuleVersion:
         self._session.add(version)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import event, func, select
 
 from bot.domain.events import EventSource, EventType
 from bot.domain.rules import METRICS
-from bot.scheduling import JobRuntime, running_with
+from bot.domain.streaks import streak_days
+from bot.scheduling import running_with
 from bot.scheduling.jobs import evaluate_levels
-from bot.services.metrics import streak
 from bot.services.registry import UseCases
 from storage.models import LevelChange, Order, OutboxMessage, Partner, PartnerBadge
 from storage.uow import UnitOfWork
@@ -77,11 +77,12 @@ async def outbox_texts(h: BotHarness, partner_id: int) -> list[str]:
         return [str(p.get("text", "")) for p in rows]
 
 
-def test_streak_counts_consecutive_days_ending_today() -> None:
+def test_streak_counts_consecutive_days_ending_today_or_yesterday() -> None:
     today = datetime(2026, 11, 25).date()
     days = {today, today - timedelta(days=1), today - timedelta(days=2), today - timedelta(days=4)}
-    assert streak(days, today) == 3
-    assert streak(days - {today}, today) == 0
+    assert streak_days(days, set(), today) == 3
+    assert streak_days(days - {today}, set(), today) == 2  # today is not over yet
+    assert streak_days(days - {today, today - timedelta(days=1)}, set(), today) == 0
 
 
 async def test_metrics_in_bulk_for_a_small_tree(harness: BotHarness) -> None:
@@ -114,6 +115,10 @@ async def test_metrics_in_bulk_for_a_small_tree(harness: BotHarness) -> None:
         "days_since_join": 0,
         "level": "member",
         "courses_completed": 0,
+        "shares_total": 4,
+        "leads_total": 0,
+        "followups_total": 1,
+        "sprint_wins": 0,
     }
     assert metrics[p["Bob"]]["recruits_total"] == 0
     assert metrics[p["Bob"]]["shares_30d"] == 1
@@ -133,7 +138,7 @@ async def test_metrics_in_bulk_for_a_small_tree(harness: BotHarness) -> None:
         finally:
             event.remove(sync_engine, "before_cursor_execute", record)
     assert some == {p["Alice"]: {"sales_30d": 2, "streak_days": 3}}
-    assert len(statements) == 2  # the order stats and the action times, not the whole catalogue
+    assert len(statements) == 3  # the order stats, the action times and the freezes, not the whole catalogue
 
 
 async def test_promotion_demotion_and_badges_once(harness: BotHarness) -> None:
@@ -154,14 +159,15 @@ async def test_promotion_demotion_and_badges_once(harness: BotHarness) -> None:
         assert change.metrics["sales_30d"] == 5
     texts = await outbox_texts(harness, p["Alice"])
     assert harness.t("en", "levels.up", level="Silver", l1="12%", l2="4%") in texts
-    assert harness.t("en", "levels.badge", title="First sale") in texts
+    assert harness.t("en", "levels.badge", icon="💰", title="First deal") in texts
 
     async with UnitOfWork(harness.sessionmaker) as uow:  # the same metrics again: nothing new
         again = await UseCases(uow, harness.ctx).levels.evaluate(list(p.values()), now)
     assert again.promoted == again.demoted == []
     assert again.badges == []
     async with harness.sessionmaker() as s:
-        assert (await s.execute(select(func.count()).select_from(PartnerBadge))).scalar_one() == 1
+        # Alice: first deal and first recruit; Bob: first share
+        assert (await s.execute(select(func.count()).select_from(PartnerBadge))).scalar_one() == 3
 
     harness.clock.advance(timedelta(days=31))  # the sales leave the window: sales_30d == 0
     later = harness.clock.now()
@@ -178,17 +184,9 @@ async def test_promotion_demotion_and_badges_once(harness: BotHarness) -> None:
 async def test_the_daily_job_evaluates_everybody(harness: BotHarness) -> None:
     p = await tree(harness)
     await add_orders(harness, p["Dan"], 1, harness.clock.now() - timedelta(hours=1))
-    runtime = JobRuntime(
-        settings=cast(Any, None),  # the job reads neither settings nor the scheduler
-        bot=harness.bot,
-        sessionmaker=harness.sessionmaker,
-        clock=harness.clock,
-        ctx=harness.ctx,
-        sender=harness.sender,
-        scheduler=cast(Any, None),
-    )
+    runtime = harness.job_runtime()
     with running_with(runtime):
         await evaluate_levels()
     async with harness.sessionmaker() as s:
         badges = (await s.execute(select(PartnerBadge.partner_id, PartnerBadge.badge))).all()
-    assert [tuple(b) for b in badges] == [(p["Dan"], "first_sale")]
+    assert sorted(tuple(b) for b in badges) == sorted([(p["Dan"], "first_sale"), (p["Alice"], "first_recruit")])

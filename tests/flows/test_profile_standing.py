@@ -49,7 +49,7 @@ async def test_me_shows_level_badges_and_the_next_level(harness: BotHarness) -> 
     silver = load_plan(DEFAULT_PLAN.read_text(encoding="utf-8")).levels["silver"].promote_when
     assert silver is not None
     assert t("en", "levels.me.level", level="Member") in call.text
-    assert t("en", "levels.me.badges", badges="🏅 First sale · 🏅 retired_badge") in call.text
+    assert t("en", "levels.me.badges", badges="💰 First deal · 🏅 retired_badge") in call.text
     assert t("en", "levels.me.next", level="Silver", condition=silver.text) in call.text
     assert t("en", "levels.me.now", values="sales (30 d) 2 · active recruits 0") in call.text
     assert t("en", "levels.me.met") not in call.text

@@ -60,6 +60,9 @@ def test_values_from_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp
         ("TIMEZONE", "Mars/Base"),
         ("WEB_PORT", "99999"),
         ("LOG_LEVEL", "LOUD"),
+        ("STREAK_REMINDER_HOUR", "24"),
+        ("STREAK_FREEZES_PER_MONTH", "-1"),
+        ("STREAK_FREEZES_PER_MONTH", "11"),
     ],
 )
 def test_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import bot
 from bot.domain.money import Money, format_money, parse_money
 from bot.domain.rules import (
+    DEFAULT_BADGE_ICON,
     METRICS,
     CommissionLine,
     Condition,
@@ -79,7 +80,7 @@ def default() -> Plan:
 
 
 def test_default_plan_is_the_issue(default: Plan) -> None:
-    assert default.version == "1"
+    assert default.version == "2"  # the shipped default with badge icons
     assert default.currency == "CNY"
     assert list(default.levels) == ["member", "silver", "gold"]
     assert [(lv.l1, lv.l2) for lv in default.levels.values()] == [
@@ -112,7 +113,7 @@ def test_acceptance_150_order_member_upline_member(default: Plan) -> None:
         base=cny("150.00"),
         amount=cny("15.00"),
         rule="levels.member.l1",
-        plan_version="1",
+        plan_version="2",
     )
     assert lines[1].rule == "levels.member.l2"
 
@@ -309,17 +310,52 @@ def test_evaluate_level_unknown_level(default: Plan) -> None:
 @pytest.mark.parametrize(
     ("metrics", "badges"),
     [
-        ({"orders_total": 0, "recruits_total": 0, "active_recruits": 0, "streak_days": 0}, set()),
-        ({"orders_total": 1, "recruits_total": 0, "active_recruits": 0, "streak_days": 0}, {"first_sale"}),
-        (
-            {"orders_total": 3, "recruits_total": 5, "active_recruits": 3, "streak_days": 7},
-            {"first_sale", "team_builder", "on_fire"},
-        ),
-        ({"orders_total": 0, "recruits_total": 9, "active_recruits": 2, "streak_days": 8}, {"on_fire"}),
+        ({}, set()),
+        ({"orders_total": 1}, {"first_sale"}),
+        ({"orders_total": 3, "recruits_total": 5, "active_recruits": 3, "streak_days": 7},
+         {"first_sale", "team_builder", "on_fire", "first_recruit"}),
+        ({"recruits_total": 9, "active_recruits": 2, "streak_days": 8}, {"on_fire", "first_recruit"}),
+        ({"streak_days": 6}, set()),
+        ({"shares_total": 1}, {"first_share"}),
+        ({"leads_total": 1}, {"first_lead"}),
+        ({"followups_total": 9}, set()),
+        ({"followups_total": 10}, {"followups_10"}),
+        ({"courses_completed": 1}, {"course_graduate"}),
+        ({"sprint_wins": 1}, {"sprint_winner"}),
     ],
-)
+)  # fmt: skip
 def test_earned_badges(default: Plan, metrics: dict[str, int], badges: set[str]) -> None:
-    assert earned_badges(default, metrics) == badges
+    zero = {name: 0 for name, spec in METRICS.items() if spec.type is int}
+    assert earned_badges(default, {**zero, **metrics}) == badges
+
+
+def test_shipped_badges_have_icons_and_both_names(default: Plan) -> None:
+    assert {"first_share", "on_fire", "first_lead", "followups_10", "first_sale", "first_recruit"} <= set(
+        default.badges
+    )
+    assert {"course_graduate", "sprint_winner", "team_builder"} <= set(default.badges)
+    assert default.badges["starter_7day"].when is None  # the 7-day start's reward, never by a condition
+    for badge in default.badges.values():
+        assert badge.title is not None and badge.title.zh and badge.title.en
+        assert badge.icon != DEFAULT_BADGE_ICON
+
+
+@pytest.mark.parametrize("icon", ["abc", "", "<b>", "🔥🔥🔥🔥🔥🔥🔥🔥🔥"])
+def test_a_badge_icon_is_one_emoji(icon: str) -> None:
+    text = LEVELS + f'badges:\n  x:\n    icon: "{icon}"\n    when: "orders_total >= 1"\n'
+    with pytest.raises(PlanError, match=r"badges\.x\.icon"):
+        load_plan(text)
+
+
+def test_earlier_shipped_plans_still_load() -> None:
+    for path in sorted((DEFAULT_PLAN.parent / "shipped").glob("*.yaml")):
+        old = load_plan(path.read_text(encoding="utf-8"), path.name)
+        assert all(badge.icon == DEFAULT_BADGE_ICON for badge in old.badges.values())
+
+
+def test_a_badge_without_an_icon_gets_the_medal() -> None:
+    plan = load_plan(LEVELS + 'badges:\n  x:\n    when: "orders_total >= 1"\n')
+    assert plan.badges["x"].icon == DEFAULT_BADGE_ICON == "🏅"
 
 
 # --- conditions ------------------------------------------------------------------------------------------------
