@@ -20,6 +20,7 @@ from bot.domain.roles import Role
 from bot.i18n import SUPPORTED, Texts, Translator
 from bot.services.playbooks import Checklist, PauseResult, PlaybookStats, checklist_text
 from bot.services.registry import UseCases
+from bot.services.rhythm import RhythmStats
 from bot.services.views import PartnerView
 from handlers.filters import HasRole
 
@@ -94,11 +95,26 @@ async def step_button(
 # --- admins ----------------------------------------------------------------------------------------------------
 
 
+def rhythm_lines(s: PlaybookStats, mix: RhythmStats, paused: str, t: Texts) -> list[str]:
+    """A rhythm in /playbooks: partners per segment, who slipped in the last 7 days, stopped and paused touches."""
+    lines = [t("rhythm.admin.item", name=s.name, playbook=s.key, paused=paused)]
+    lines += [t("rhythm.admin.segment", segment=name, count=count) for name, count in mix.segments]
+    if mix.unsegmented:
+        lines.append(t("rhythm.admin.unsegmented", count=mix.unsegmented))
+    lines.append(
+        t("rhythm.admin.totals", moved_down=mix.moved_down, stopped=mix.stopped, paused_partners=mix.paused_partners)
+    )
+    return lines
+
+
 def stats_text(stats: list[PlaybookStats], t: Texts) -> str:
     lines = [t("playbooks.admin.title")]
     for s in stats:
         paused = t("playbooks.admin.paused_mark") if s.paused else ""
         lines.append("")
+        if s.rhythm is not None:
+            lines += rhythm_lines(s, s.rhythm, paused, t)
+            continue
         lines.append(
             t(
                 "playbooks.admin.item",

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.callbacks import PlaybookCallback
 from bot.config import ConfigError
 from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
@@ -18,7 +17,7 @@ from bot.i18n import Texts
 from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
 from bot.services.notify import enqueue_text
-from bot.services.rhythm import RhythmService, RhythmStats
+from bot.services.rhythm import RhythmService, RhythmStats, touch_markup
 from bot.services.views import PartnerView
 from playbooks.engine import (
     FINAL,
@@ -166,16 +165,7 @@ def _markup(buttons: Sequence[Button], t: Texts) -> dict[str, Any] | None:
             [{"text": t(b.text), "request_contact": True} if b.action.contact else {"text": t(b.text)}] for b in buttons
         ]
         return {"keyboard": rows, "resize_keyboard": True}
-    inline: list[list[dict[str, str]]] = []
-    for b in buttons:
-        if b.action.url is not None:
-            inline.append([{"text": t(b.text), "url": b.action.url}])
-        elif b.action.command is not None:
-            data = PlaybookCallback(action="cmd", arg=b.action.command.lstrip("/")).pack()
-            inline.append([{"text": t(b.text), "callback_data": data}])
-        elif b.action.callback is not None:
-            inline.append([{"text": t(b.text), "callback_data": PlaybookCallback(action=b.action.callback).pack()}])
-    return {"inline_keyboard": inline}
+    return touch_markup(buttons, t)
 
 
 def load_playbooks() -> dict[str, Playbook]:
@@ -362,9 +352,12 @@ class PlaybookService(Audited):
             return after.step(waiting[0].key).status is StepStatus.DONE
         return None
 
-    async def checklist(self, partner_id: int, language: str, playbook_key: str = ONBOARDING) -> Checklist | None:
-        """The partner's progress (None: they are not in the playbook). The engine runs first, so an action taken a
-        moment ago shows as done now rather than after the next minute's sweep."""
+    async def checklist(
+        self, partner_id: int, language: str, playbook_key: str = ONBOARDING, *, advance: bool = True
+    ) -> Checklist | None:
+        """The partner's progress (None: they are not in the playbook). With `advance` (the partner asking), the
+        engine runs first, so an action taken a moment ago shows as done now rather than after the next minute's
+        sweep; without it (someone else looking, e.g. their lead's digest) the stored progress is read as it is."""
         playbook = self._ctx.playbooks.get(playbook_key)
         partner = await self._uow.partners.get(partner_id)
         if playbook is None or partner is None:
@@ -372,7 +365,8 @@ class PlaybookService(Audited):
         row = await self._uow.playbooks.progress(partner_id, playbook_key)
         if row is None:
             return None
-        await self.tick(partner, row)
+        if advance:
+            await self.tick(partner, row)
         state = load_state(row, self._tz(partner))
         shown = progress(playbook, state, self._ctx.clock.now())
         items = tuple(
@@ -417,7 +411,18 @@ class PlaybookService(Audited):
         for key, rhythm in self._ctx.rhythms.items():
             mix = await RhythmService(self._uow, self._ctx).stats(rhythm, language)
             name = rhythm.name.zh if language == "zh" else rhythm.name.en
-            out.append(PlaybookStats(key, name, key in paused, 0, mix.paused_partners, 0, (), mix))
+            out.append(
+                PlaybookStats(
+                    key=key,
+                    name=name,
+                    paused=key in paused,
+                    active=0,
+                    paused_partners=mix.paused_partners,
+                    finished=0,
+                    steps=(),
+                    rhythm=mix,
+                )
+            )
         return out
 
     async def set_paused(
