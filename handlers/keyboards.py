@@ -59,7 +59,12 @@ PUSH_CHOICES = ("7", "8", "9", "10", "12", "18", "20", "off")
 QUIET_CHOICES = ("1320-480", "1380-420", "1260-540", "off")
 
 
-def settings_keyboard(t: Texts) -> InlineKeyboardMarkup:
+def settings_keyboard(t: Texts, *, rank_pushes: bool = True) -> InlineKeyboardMarkup:
+    """The fields' buttons, and a toggle of leaderboard pushes (it turns them off when they are on)."""
+    toggle = InlineKeyboardButton(
+        text=t("leaderboards.button_settings_on" if rank_pushes else "leaderboards.button_settings_off"),
+        callback_data=SettingsCallback(action="set", field="ranks", value="off" if rank_pushes else "on").pack(),
+    )
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [
@@ -68,7 +73,8 @@ def settings_keyboard(t: Texts) -> InlineKeyboardMarkup:
                     callback_data=SettingsCallback(action="menu", field=field).pack(),
                 )
                 for field in ("tz", "push", "quiet")
-            ]
+            ],
+            [toggle],
         ]
     )
 

@@ -28,7 +28,9 @@ async def test_settings_shows_defaults_in_local_time(harness: BotHarness) -> Non
     assert "Time zone: Asia/Shanghai (your time now: 09:00)" in view.text
     assert "Daily content push: 09:00 your time" in view.text
     assert "Quiet hours: 22:00–08:00" in view.text
-    assert [b["text"] for b in view.buttons()] == ["🌍 Time zone", "⏰ Daily push", "🌙 Quiet hours"]
+    assert "Leaderboard pushes and rank notices: on" in view.text
+    buttons = ["🌍 Time zone", "⏰ Daily push", "🌙 Quiet hours", "🏆 Rank pushes: on"]
+    assert [b["text"] for b in view.buttons()] == buttons
 
 
 async def test_settings_by_arguments_and_bad_arguments(harness: BotHarness) -> None:
