@@ -59,6 +59,11 @@ async def today(message: Message, bot: Bot, partner: PartnerView, uc: UseCases, 
     pack = await uc.content.today(partner.id)
     if pack.overdue is not None:  # overdue prospects first, as at the top of the pushed pack
         await message.answer(pack.overdue)
+    if pack.featured is not None:  # then the story of the day and the week's spotlight
+        if pack.featured.photo_file_id is not None:
+            await message.answer_photo(pack.featured.photo_file_id, caption=pack.featured.text)
+        else:
+            await message.answer(pack.featured.text)
     if not pack.items:
         await message.answer(t("content.today.empty"))
         return

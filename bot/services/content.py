@@ -33,6 +33,7 @@ from bot.services.context import ServiceContext
 from bot.services.leads import LeadService
 from bot.services.notify import enqueue_media, enqueue_text, partner_zone
 from bot.services.partners import display_name
+from bot.services.stories import Featured, StoryService
 from storage.models import ContentItem, DailyPack, Partner
 from storage.uow import UnitOfWork
 
@@ -64,6 +65,8 @@ class PackView:
     """False when nothing was scheduled for the day and the pack fell back to evergreen items."""
     overdue: str | None = None
     """/today: the partner's overdue prospects, shown above the content (as at the top of the pushed pack)."""
+    featured: Featured | None = None
+    """/today: the story of the day and the week's spotlight, after the overdue prospects (as in the pushed pack)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class ContentService:
     def __init__(self, uow: UnitOfWork, ctx: ServiceContext) -> None:
         self._uow = uow
         self._ctx = ctx
+        self._stories = StoryService(uow, ctx)
 
     # ------------------------------------------------------------------ the daily pack
 
@@ -184,10 +188,11 @@ class ContentService:
         partner = await self._require(partner_id)
         pack = await self._pack(partner, self.local_day(partner), pushed=False)
         overdue = await LeadService(self._uow, self._ctx).overdue_digest(partner)
-        if not pack.items and overdue is None:
+        featured = await self._stories.featured(partner, pack.day)
+        if not pack.items and overdue is None and featured is None:
             raise UsageError("content.today.empty")
         await self._record_sent(partner, pack, "today")
-        return replace(pack, overdue=overdue)
+        return replace(pack, overdue=overdue, featured=featured)
 
     async def push_pack(self, partner: Partner, now: datetime) -> int:
         """Queue the partner's pack for today through the outbox; returns how many items were queued."""
@@ -200,6 +205,7 @@ class ContentService:
         overdue = await LeadService(self._uow, self._ctx).overdue_digest(partner)
         if overdue is not None:  # overdue prospects come first, above the day's content
             await enqueue_text(self._uow, self._ctx, recipient=partner, dedupe_key=f"{key}:leads", text=overdue)
+        await self._push_featured(partner, day, f"{key}:featured")
         header = t(
             "content.pack.header" if pack.scheduled else "content.pack.header_evergreen",
             day=day.isoformat(),
@@ -232,6 +238,25 @@ class ContentService:
                 )
         await self._record_sent(partner, pack, "push")
         return len(pack.items)
+
+    async def _push_featured(self, partner: Partner, day: date, dedupe_key: str) -> None:
+        """The story of the day and the week's spotlight, between the overdue prospects and the content."""
+        featured = await self._stories.featured(partner, day)
+        if featured is None:
+            return
+        if featured.photo_file_id is not None:
+            await enqueue_media(
+                self._uow,
+                self._ctx,
+                recipient=partner,
+                dedupe_key=dedupe_key,
+                kind="photo",
+                file_id=featured.photo_file_id,
+                path=None,
+                caption=featured.text,
+            )
+        else:
+            await enqueue_text(self._uow, self._ctx, recipient=partner, dedupe_key=dedupe_key, text=featured.text)
 
     async def push_due(self, now: datetime, limit: int = 500) -> int:
         """Queue today's pack for every partner whose local push hour has come; returns how many got one.
