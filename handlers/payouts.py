@@ -1,4 +1,4 @@
-"""Withdrawals: /withdraw for partners; /payouts and /export payouts for admins.
+"""Withdrawals: /withdraw for partners; /payouts for admins (`/export payouts` is in handlers/exports.py).
 
 /payouts lists open requests with [Approve] [Reject] (requested) or [Mark paid] [Reject] (approved) buttons.
 Reject asks for the reason and Mark paid for the payment reference; the request's id waits in FSM state
@@ -14,10 +14,9 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.callbacks import PayoutCallback
-from bot.domain.errors import UsageError
 from bot.domain.money import format_money
 from bot.domain.roles import Role
 from bot.i18n import Texts
@@ -125,16 +124,6 @@ async def payouts_command(message: Message, state: FSMContext, partner: PartnerV
     await message.answer(list_text(listing, t), reply_markup=list_keyboard(listing, t))
 
 
-async def export_command(
-    message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts
-) -> None:
-    if (command.args or "").strip().lower() != "payouts":
-        raise UsageError("payouts.export_usage")
-    export = await uc.payouts.export_csv(partner)
-    document = BufferedInputFile(export.data, filename=export.filename)
-    await message.answer_document(document, caption=t("payouts.export_caption", count=export.rows))
-
-
 async def approve_press(
     callback: CallbackQuery, callback_data: PayoutCallback, partner: PartnerView, uc: UseCases, t: Texts
 ) -> None:
@@ -200,7 +189,7 @@ async def expect_text(message: Message, t: Texts) -> None:
 def build_router() -> Router:
     """A fresh router with this module's handlers (a router can belong to one dispatcher only).
 
-    /withdraw is for everyone. The admin part is filtered by role: for anyone else /payouts and /export fall
+    /withdraw is for everyone. The admin part is filtered by role: for anyone else /payouts falls
     through to `denied`, which refuses them and audits the try; their button presses count as expired.
     """
     router = Router(name=__name__)
@@ -213,7 +202,6 @@ def build_router() -> Router:
     not_command = ~F.text.startswith("/")
     admin.message.register(cancel_command, Command("cancel"), form)
     admin.message.register(payouts_command, Command("payouts"))
-    admin.message.register(export_command, Command("export"))
     admin.message.register(got_reason, StateFilter(PayoutForm.reason), F.text, not_command)
     admin.message.register(got_reference, StateFilter(PayoutForm.reference), F.text, not_command)
     admin.message.register(expect_text, form, not_command)

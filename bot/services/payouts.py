@@ -12,8 +12,6 @@ paid out, so a negative balance is deducted from the next withdrawal.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,21 +41,6 @@ RESULT: Mapping[str, str] = {"approve": "approved", "reject": "rejected", "pay":
 LIST_LIMIT = 20
 REASON_MAX = 500
 REFERENCE_MAX = 128
-CSV_COLUMNS = (
-    "id",
-    "partner",
-    "invite code",
-    "amount",
-    "currency",
-    "status",
-    "requested at",
-    "decided at",
-    "paid at",
-    "reference",
-    "reason",
-)
-"""Stable column names and raw status values: finance imports the file, so it does not change with language."""
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +92,6 @@ class Decision:
     """False: the request was already in the state asked for, and nothing was written."""
 
 
-@dataclass(frozen=True, slots=True)
-class Export:
-    filename: str
-    data: bytes
-    rows: int
-
-
 def _view(row: Withdrawal, partner: Partner) -> WithdrawalView:
     return WithdrawalView(
         id=row.id,
@@ -130,11 +106,6 @@ def _view(row: Withdrawal, partner: Partner) -> WithdrawalView:
         decided_at=row.decided_at,
         paid_at=row.paid_at,
     )
-
-
-def _cell(value: str) -> str:
-    """Text that a spreadsheet would run as a formula is prefixed with an apostrophe."""
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
 
 
 class PayoutService(Audited):
@@ -227,35 +198,6 @@ class PayoutService(Audited):
         if not text or len(text) > REFERENCE_MAX or any(c in text for c in "\r\n"):
             raise UsageError("payouts.bad_reference", limit=REFERENCE_MAX)
         return await self._decide(actor, withdrawal_id, "pay", {"reference": text})
-
-    async def export_csv(self, actor: PartnerView) -> Export:
-        """Every withdrawal, for finance: amounts in major units, times in the deployment's time zone."""
-        require_admin(actor)
-        rows = await self._uow.withdrawals.everything()
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
-        writer.writerow(CSV_COLUMNS)
-        for row, partner in rows:
-            writer.writerow(
-                [
-                    row.id,
-                    _cell(display_name(partner)),
-                    _cell(partner.invite_code),
-                    str(Money(row.amount_minor, row.currency).amount),
-                    row.currency,
-                    row.status,
-                    self._stamp(row.created_at),
-                    self._stamp(row.decided_at),
-                    self._stamp(row.paid_at),
-                    _cell(row.reference or ""),
-                    _cell(row.reason or ""),
-                ]
-            )
-        now = self._ctx.clock.now()
-        self._audit(actor, "payouts_export", None, "ok", {"rows": len(rows)})
-        filename = f"payouts-{now.astimezone(self._ctx.timezone):%Y%m%d-%H%M}.csv"
-        # The BOM makes spreadsheet programs read the file as UTF-8 (names are often Chinese).
-        return Export(filename, buffer.getvalue().encode("utf-8-sig"), len(rows))
 
     # ------------------------------------------------------------------ internals
 
@@ -373,6 +315,3 @@ class PayoutService(Audited):
             await enqueue_text(
                 self._uow, self._ctx, recipient=admin, dedupe_key=f"withdrawal:{row.id}:new:{admin.id}", text=text
             )
-
-    def _stamp(self, moment: datetime | None) -> str:
-        return moment.astimezone(self._ctx.timezone).isoformat(timespec="seconds") if moment else ""

@@ -53,10 +53,3 @@ class WithdrawalRepository:
             .limit(limit)
         )
         return [(w, p) for w, p in result.all()]
-
-    async def everything(self) -> Sequence[tuple[Withdrawal, Partner]]:
-        """Every withdrawal with its partner, in the order they were requested."""
-        result = await self._session.execute(
-            select(Withdrawal, Partner).join(Partner, Partner.id == Withdrawal.partner_id).order_by(Withdrawal.id)
-        )
-        return [(w, p) for w, p in result.all()]

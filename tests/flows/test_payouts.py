@@ -11,10 +11,11 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aiogram.types import BufferedInputFile
+from aiogram.types import FSInputFile
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -360,16 +361,20 @@ async def test_export_payouts_csv(harness: BotHarness, monkeypatch: pytest.Monke
 
     async def spy(bot: Any, method: Any, timeout: int | None = None) -> Any:
         document = getattr(method, "document", None)
-        if isinstance(document, BufferedInputFile):
-            uploads.append(document.data)
+        if isinstance(document, FSInputFile):  # the export is streamed from a temporary file
+            uploads.append(await asyncio.to_thread(Path(document.path).read_bytes))
         return await original(bot, method, timeout)
 
     monkeypatch.setattr(harness.session, "make_request", spy)
-    assert await reply(harness, ADMIN, "/export") == [harness.t("en", "payouts.export_usage")]
+    assert await reply(harness, ADMIN, "/export") == [harness.t("en", "exports.usage")]
     harness.session.clear()
     await harness.send(ADMIN, "/export payouts")
     [sent] = harness.session.of("sendDocument", ADMIN_ID)
-    assert sent.params["caption"] == harness.t("en", "payouts.export_caption", count=2)
+    today = harness.clock.now().astimezone(harness.ctx.timezone).date()  # the default period: the last 30 days
+    period = harness.t("en", "exports.period_days", first=str(today - timedelta(days=29)), last=str(today))
+    kind = harness.t("en", "exports.kind.payouts")
+    caption = harness.t("en", "exports.caption", kind=kind, count=2, period=period, zone="Asia/Shanghai")
+    assert sent.params["caption"] == caption
     assert str(sent.params["document"]).startswith("<upload:payouts-") and sent.params["document"].endswith(".csv>")
 
     [data] = uploads
