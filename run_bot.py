@@ -10,6 +10,9 @@ python run_bot.py content import FILE.yaml
 python run_bot.py products import FILE.yaml|FILE.csv
                                   import the product catalogue with prices (README: Products); exit codes
                                   as for content import
+python run_bot.py rollups rebuild [FROM|all] [TO]
+                                  recompute the daily behaviour rollups of days FROM..TO (YYYY-MM-DD, the
+                                  deployment's TIMEZONE; default: the last 30 days, `all`: since the first event)
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ if TYPE_CHECKING:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="run_bot.py", description="Partner Assistant Telegram bot")
-    parser.add_argument("command", nargs="?", choices=["run", "migrate", "content", "products"], default="run")
+    parser.add_argument(
+        "command", nargs="?", choices=["run", "migrate", "content", "products", "rollups"], default="run"
+    )
     parser.add_argument(
         "operands", nargs="*", metavar="import FILE", help="with content or products: import FILE (see the README)"
     )
@@ -45,7 +50,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         parser.error("the content command is: run_bot.py content import FILE.yaml")
     if args.command == "products" and (len(args.operands) != 2 or args.operands[0] != "import"):
         parser.error("the products command is: run_bot.py products import FILE.yaml|FILE.csv")
-    if args.command not in ("content", "products") and args.operands:
+    if args.command == "rollups" and not (2 <= len(args.operands) + 1 <= 4 and args.operands[:1] == ["rebuild"]):
+        parser.error("the rollups command is: run_bot.py rollups rebuild [FROM|all] [TO]")
+    if args.command not in ("content", "products", "rollups") and args.operands:
         parser.error(f"unrecognized arguments: {' '.join(args.operands)}")
     return args
 
@@ -70,6 +77,8 @@ async def main(argv: list[str]) -> int:
         return await import_content(settings, Path(args.operands[1]))
     if args.command == "products":
         return await import_products(settings, Path(args.operands[1]))
+    if args.command == "rollups":
+        return await rebuild_rollups(settings, args.operands[1:])
     from bot import runner  # aiogram takes seconds to import: validate configuration first
 
     sqlite_file = settings.sqlite_path()
@@ -140,6 +149,48 @@ async def import_products(settings: Settings, file: Path) -> int:
         report = await DealService(uow, ctx).import_products(source, translator.texts("en"))
     print("\n".join(report.lines()))
     return report.exit_code
+
+
+async def rebuild_rollups(settings: Settings, operands: list[str]) -> int:
+    """`rollups rebuild [FROM|all] [TO]`: recompute each day's rollups from the sources, a transaction per day."""
+    from datetime import date, timedelta
+
+    from bot.clock import SystemClock
+    from bot.i18n import Translator
+    from bot.services.behaviour import BehaviourService
+    from bot.services.context import ServiceContext
+    from storage.db import create_sessionmaker
+    from storage.uow import UnitOfWork
+
+    ctx = ServiceContext(
+        clock=SystemClock(),
+        translator=Translator.load("en"),
+        admin_ids=frozenset(settings.admin_ids),
+        timezone=settings.tz,
+    )
+    today = ctx.clock.now().astimezone(settings.tz).date()
+    async with _migrated(settings) as engine:
+        sessionmaker = create_sessionmaker(engine)
+        try:
+            if operands[:1] == ["all"]:
+                async with UnitOfWork(sessionmaker) as uow:
+                    first = await BehaviourService(uow, ctx).first_day() or today
+            else:
+                first = date.fromisoformat(operands[0]) if operands else today - timedelta(days=29)
+            last = date.fromisoformat(operands[1]) if len(operands) > 1 else today
+        except ValueError as exc:
+            print(f"Cannot rebuild: {exc} (dates are YYYY-MM-DD)", file=sys.stderr)
+            return 2
+        if last < first:
+            print(f"Cannot rebuild: {last} is before {first}", file=sys.stderr)
+            return 2
+        rows, day = 0, first
+        while day <= last:
+            async with UnitOfWork(sessionmaker) as uow:
+                rows += await BehaviourService(uow, ctx).recompute(day)
+            day += timedelta(days=1)
+    print(f"rebuilt {(last - first).days + 1} days from {first} to {last}: {rows} partner-days")
+    return 0
 
 
 @asynccontextmanager

@@ -1,15 +1,20 @@
-"""/stats for admins: delivery health of the outbox. Every handler here sits behind the router-level admin filter."""
+"""/stats for admins: the behaviour dashboard (the four behaviour metrics, the funnel and a 14-day trend chart) and
+the delivery health of the outbox. Every handler here sits behind the router-level admin filter; the behaviour use
+case checks the role again."""
 
 from __future__ import annotations
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 
+from bot.domain.behaviour import PeriodName
 from bot.domain.roles import Role
 from bot.i18n import Texts
+from bot.services.behaviour import render_report, trend_chart
 from bot.services.registry import UseCases
 from bot.services.stats import DeliveryReport, parse_section
+from bot.services.views import PartnerView
 from handlers.filters import HasRole
 
 
@@ -28,9 +33,16 @@ def render_delivery(report: DeliveryReport, t: Texts) -> str:
     return "\n".join(lines)
 
 
-async def stats(message: Message, command: CommandObject, uc: UseCases, t: Texts) -> None:
-    parse_section(command.args)
-    await message.answer(render_delivery(await uc.stats.delivery(), t))
+async def stats(message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts) -> None:
+    section = parse_section(command.args)
+    if not isinstance(section, PeriodName):
+        await message.answer(render_delivery(await uc.stats.delivery(), t))
+        return
+    report = await uc.behaviour.network(partner, section)
+    await message.answer(render_report(report, t))
+    labels = (t("behaviour.chart.shares"), t("behaviour.chart.followups"), t("behaviour.chart.orders"))
+    chart = await trend_chart(report.trend, t("behaviour.chart.title"), labels)
+    await message.answer_photo(BufferedInputFile(chart, "trend.png"), caption=t("behaviour.chart.caption"))
 
 
 def build_router() -> Router:

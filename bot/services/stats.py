@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.domain.errors import UsageError
+from bot.domain.behaviour import PeriodName, parse_period
 from bot.services.context import ServiceContext
 from storage.uow import UnitOfWork
 
@@ -29,12 +29,12 @@ class DeliveryReport:
         return [*OUTBOX_STATUSES, *extra]
 
 
-def parse_section(args: str | None) -> str:
-    """`/stats <section>`; only `delivery` exists so far."""
+def parse_section(args: str | None) -> str | PeriodName:
+    """`/stats delivery`, or the behaviour report's period: `/stats [today|7d|30d|month]` (default today)."""
     section = (args or "").strip().lower()
-    if section not in SECTIONS:
-        raise UsageError("stats.usage")
-    return section
+    if section in SECTIONS:
+        return section
+    return parse_period(section)
 
 
 class StatsService:

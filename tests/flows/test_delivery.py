@@ -405,12 +405,12 @@ async def test_stats_delivery_shows_counts_and_top_dead_reasons(harness: BotHarn
     assert "&lt;x&gt;" in expected
 
 
-async def test_stats_without_a_section_shows_usage(harness: BotHarness) -> None:
+async def test_stats_with_an_unknown_section_shows_usage(harness: BotHarness) -> None:
+    """(/stats alone is the behaviour dashboard: tests/flows/test_behaviour.py.)"""
     await harness.send(ADMIN, "/start")
     harness.session.clear()
-    await harness.send(ADMIN, "/stats")
     await harness.send(ADMIN, "/stats money")
-    assert harness.session.texts(ADMIN.id) == [harness.t("en", "stats.usage")] * 2
+    assert harness.session.texts(ADMIN.id) == [harness.t("en", "stats.usage")]
 
 
 async def test_empty_outbox_has_no_dead_letters(harness: BotHarness) -> None:

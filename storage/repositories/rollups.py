@@ -1,0 +1,195 @@
+"""Daily rollups: recomputing one day of the deployment's calendar from the source tables, and reading sums.
+
+A day is recomputed whole: its rows are deleted and the day's GROUP BY results inserted, in the caller's
+transaction, so running it twice (or for a day already done) gives the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Executable, Select, and_, delete, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.behaviour import COUNT_FIELDS, DayCounts
+from storage.models import DailyRollup, Event, LeadReminder, LedgerEntry, Order, Partner, PartnerBadge
+
+COUNTED_ORDER_STATUS = "settled"
+"""Orders that count: attributed and settled (a fully refunded one becomes 'refunded'), as for the rules engine."""
+COMMISSION_KINDS = ("commission", "reversal")
+"""Ledger kinds of per-order commission: what was earned, less what refunds took back."""
+NOT_DUE_REMINDER = "cancelled"
+
+EVENT_COLUMNS: dict[str, str] = {
+    "content_sent": "content_sent",
+    "shared": "shares",
+    "link_clicked": "clicks",
+    "lead_added": "leads",
+    "followed_up": "followups",
+    "quote_sent": "quotes",
+}
+"""Event type → the rollup column that counts it."""
+
+
+class RollupRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def recompute_day(
+        self, day: date, start: datetime, end: datetime, action_types: Collection[str], batch: int = 5000
+    ) -> int:
+        """Replace the rows of `day` (the UTC range `start`..`end`) with counts from the sources; returns the
+        number of partners with a row."""
+        rows: dict[int, dict[str, int]] = {}
+
+        def row(partner_id: int) -> dict[str, int]:
+            found = rows.get(partner_id)
+            if found is None:
+                found = rows[partner_id] = dict.fromkeys(COUNT_FIELDS, 0)
+            return found
+
+        in_day = and_(Event.occurred_at >= start, Event.occurred_at < end, Event.partner_id.is_not(None))
+        types = [*EVENT_COLUMNS, *action_types]
+        counted = select(Event.partner_id, Event.type, func.count()).where(in_day, Event.type.in_(set(types)))
+        for partner_id, event_type, count in await self._all(counted.group_by(Event.partner_id, Event.type)):
+            column = EVENT_COLUMNS.get(event_type)
+            if column is not None:
+                row(partner_id)[column] += count
+            if event_type in action_types:
+                row(partner_id)["actions"] += count
+
+        revisit = Event.payload["revisit"].as_boolean()
+        revisits = select(Event.partner_id, func.count()).where(in_day, Event.type == "followed_up", revisit.is_(True))
+        for partner_id, count in await self._all(revisits.group_by(Event.partner_id)):
+            row(partner_id)["revisits"] = count
+
+        due = select(LeadReminder.partner_id, func.count(func.distinct(LeadReminder.lead_id))).where(
+            LeadReminder.due_at >= start, LeadReminder.due_at < end, LeadReminder.status != NOT_DUE_REMINDER
+        )
+        for partner_id, count in await self._all(due.group_by(LeadReminder.partner_id)):
+            row(partner_id)["leads_due"] = count
+
+        orders = select(Order.partner_id, func.count(), func.sum(Order.amount_minor - Order.refunded_minor)).where(
+            Order.paid_at >= start,
+            Order.paid_at < end,
+            Order.partner_id.is_not(None),
+            Order.status == COUNTED_ORDER_STATUS,
+        )
+        for partner_id, count, gmv in await self._all(orders.group_by(Order.partner_id)):
+            row(partner_id)["orders"] = count
+            row(partner_id)["gmv_minor"] = int(gmv or 0)
+
+        earned = select(LedgerEntry.partner_id, func.sum(LedgerEntry.amount_minor)).where(
+            LedgerEntry.created_at >= start,
+            LedgerEntry.created_at < end,
+            LedgerEntry.partner_id.is_not(None),
+            LedgerEntry.kind.in_(COMMISSION_KINDS),
+        )
+        for partner_id, amount in await self._all(earned.group_by(LedgerEntry.partner_id)):
+            row(partner_id)["commission_minor"] = int(amount or 0)
+
+        await self._session.execute(delete(DailyRollup).where(DailyRollup.day == day))
+        values = [{"partner_id": p, "day": day, **counts} for p, counts in sorted(rows.items())]
+        for at in range(0, len(values), batch):
+            await self._session.execute(insert(DailyRollup), values[at : at + batch])
+        return len(values)
+
+    async def first_activity(self) -> datetime | None:
+        """The earliest event, order payment or ledger line: nothing before it has anything to roll up."""
+        firsts = [
+            (await self._session.execute(select(func.min(column)))).scalar_one()
+            for column in (Event.occurred_at, Order.paid_at, LedgerEntry.created_at)
+        ]
+        found = [at for at in firsts if at is not None]
+        return min(found) if found else None
+
+    async def _all(self, stmt: Executable) -> Sequence[Any]:
+        rows: Sequence[Any] = (await self._session.execute(stmt)).all()
+        return rows
+
+    async def sums(self, first: date, last: date, team: str | None = None) -> dict[int, DayCounts]:
+        """Each partner's counts summed over `first`..`last`, of everybody or of a `team` (a lead's tree path)."""
+        columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
+        stmt = select(DailyRollup.partner_id, *columns).where(DailyRollup.day >= first, DailyRollup.day <= last)
+        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        result = await self._all(stmt.group_by(DailyRollup.partner_id))
+        return {int(r[0]): DayCounts(*(int(v or 0) for v in r[1:])) for r in result}
+
+    async def per_day(self, first: date, last: date, team: str | None = None) -> dict[date, DayCounts]:
+        """The counts of everybody (or a `team`) summed per day: the trend charts."""
+        columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
+        stmt = select(DailyRollup.day, *columns).where(DailyRollup.day >= first, DailyRollup.day <= last)
+        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        result = await self._all(stmt.group_by(DailyRollup.day))
+        return {r[0]: DayCounts(*(int(v or 0) for v in r[1:])) for r in result}
+
+    async def daily_rows(self, first: date, last: date, team: str | None = None) -> dict[int, dict[date, DayCounts]]:
+        """Each partner's rows of `first`..`last`, by day (only days with a row)."""
+        columns = [getattr(DailyRollup, name) for name in COUNT_FIELDS]
+        stmt = select(DailyRollup.partner_id, DailyRollup.day, *columns).where(
+            DailyRollup.day >= first, DailyRollup.day <= last
+        )
+        result: dict[int, dict[date, DayCounts]] = {}
+        for row in await self._all(_scoped(stmt, DailyRollup.partner_id, team)):
+            result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
+        return result
+
+    async def last_action_days(self, until: date, team: str | None = None) -> dict[int, date]:
+        """Each partner's last day with an action, up to `until`."""
+        stmt = select(DailyRollup.partner_id, func.max(DailyRollup.day)).where(
+            DailyRollup.actions > 0, DailyRollup.day <= until
+        )
+        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
+
+    async def partner_count(self, joined_before: datetime, team: str | None = None) -> int:
+        stmt = select(func.count()).select_from(Partner).where(Partner.joined_at < joined_before)
+        stmt = _scoped(stmt, Partner.id, team)
+        return int((await self._session.execute(stmt)).scalar_one())
+
+    async def joined_between(
+        self, start: datetime, end: datetime, team: str | None = None
+    ) -> list[tuple[int, datetime]]:
+        stmt = select(Partner.id, Partner.joined_at).where(Partner.joined_at >= start, Partner.joined_at < end)
+        stmt = _scoped(stmt, Partner.id, team)
+        return [(int(p), at) for p, at in await self._all(stmt)]
+
+    async def badge_holders(self, badge: str, partner_ids: Collection[int]) -> set[int]:
+        if not partner_ids:
+            return set()
+        stmt = select(PartnerBadge.partner_id).where(
+            PartnerBadge.badge == badge, PartnerBadge.partner_id.in_(set(partner_ids))
+        )
+        return {int(p) for p in (await self._session.execute(stmt)).scalars().all()}
+
+    async def segment_mix(self, team: str | None = None) -> dict[str | None, int]:
+        stmt = select(Partner.segment, func.count()).group_by(Partner.segment)
+        stmt = _scoped(stmt, Partner.id, team)
+        return {segment: int(n) for segment, n in await self._all(stmt)}
+
+    async def segment_moves(
+        self, start: datetime, end: datetime, team: str | None = None
+    ) -> list[tuple[str | None, str | None]]:
+        """(previous, segment) of each `segment_changed` event in the range."""
+        stmt = select(Event.payload).where(
+            Event.type == "segment_changed", Event.occurred_at >= start, Event.occurred_at < end
+        )
+        stmt = _scoped(stmt, Event.partner_id, team)
+        return [
+            (payload.get("previous"), payload.get("segment"))
+            for payload in (await self._session.execute(stmt)).scalars().all()
+        ]
+
+
+AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
+
+
+def _scoped(stmt: AnySelect, partner_column: Any, team: str | None) -> AnySelect:
+    """`stmt` narrowed to a team: `team` is a team lead's tree path, their referral subtree with the lead included
+    (None: everybody)."""
+    if team is None:
+        return stmt
+    members = select(Partner.id).where(Partner.tree_path.startswith(team, autoescape=True))
+    return stmt.where(partner_column.in_(members))
