@@ -1,24 +1,54 @@
-"""Team lead commands, behind the router-level lead filter (admins pass it too)."""
+"""Team lead commands, behind the router-level lead filter (admins pass it too): /team with the digest view, a
+member drill-down, and the digest's [Nudge dormant members] button."""
 
 from __future__ import annotations
 
-from aiogram import Router
-from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from typing import Any
 
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot.callbacks import DigestCallback
 from bot.domain.roles import Role
 from bot.i18n import Raw, Texts
+from bot.services.digests import MemberReport
 from bot.services.leads import LeadCard, MemberLeads
 from bot.services.registry import UseCases
-from bot.services.views import PartnerView
+from bot.services.views import PartnerView, TeamView
 from handlers.filters import HasRole
 
 
 async def team(message: Message, command: CommandObject, partner: PartnerView, uc: UseCases, t: Texts) -> None:
     if (command.args or "").strip():
-        await message.answer(member_leads_text(await uc.leads.member_leads(partner, command.args or ""), t, uc))
+        report = await uc.digests.member(partner, command.args or "")
+        await message.answer(member_report_text(report, t) + "\n\n" + member_leads_text(report.leads, t, uc))
         return
-    view = await uc.partners.team(partner.id)
+    view = await uc.digests.team_view(partner, t.language)
+    await message.answer(team_text(view.team, t, uc))
+    await message.answer(view.digest.text, reply_markup=_markup(view.digest.keyboard))
+    await message.answer_photo(
+        BufferedInputFile(view.digest.chart, "team-trend.png"), caption=view.digest.chart_caption
+    )
+
+
+async def nudge_press(callback: CallbackQuery, partner: PartnerView, uc: UseCases, t: Texts, bot: Bot) -> None:
+    result = await uc.digests.nudge_dormant(partner)
+    if result.nudged == 0 and result.skipped == 0:
+        text = t("digests.nudge_none")
+    else:
+        text = t("digests.nudged", count=result.nudged)
+        if result.skipped:
+            text += "\n" + t("digests.nudged_skipped", count=result.skipped)
+    await callback.answer()
+    await bot.send_message(callback.from_user.id, text)
+
+
+def _markup(keyboard: dict[str, Any] | None) -> InlineKeyboardMarkup | None:
+    return InlineKeyboardMarkup.model_validate(keyboard) if keyboard else None
+
+
+def team_text(view: TeamView, t: Texts, uc: UseCases) -> str:
     lines = [t("team.summary", size=view.size, l1=view.level1, l2=view.level2)]
     if view.newest:
         tz = uc.ctx.timezone
@@ -31,7 +61,22 @@ async def team(message: Message, command: CommandObject, partner: PartnerView, u
     if view.overdue:
         lines += [t("leads.team.overdue_title")]
         lines += [t("leads.team.overdue_item", name=name, count=count) for name, count in view.overdue]
-    await message.answer("\n".join(lines))
+    return "\n".join(lines)
+
+
+def member_report_text(report: MemberReport, t: Texts) -> str:
+    """A member's funnel, 7 and 30 days, and what precedes orders in the team."""
+    lines = [t("digests.member_title", name=report.name)]
+    for name in ("content_sent", "shares", "clicks", "leads", "followups", "quotes", "orders"):
+        week, month = getattr(report.week, name), getattr(report.month, name)
+        lines.append(t("digests.member_line", label=t(f"digests.behaviours.{name}"), week=week, month=month))
+    if report.precedes:
+        lines.append(t("digests.member_precedes_title"))
+        lines += [
+            t("digests.member_precedes_item", behaviour=t(f"digests.behaviours.{name}"), share=share)
+            for name, share in report.precedes
+        ]
+    return "\n".join(lines)
 
 
 def _contacts(card: LeadCard, t: Texts) -> str:
@@ -70,4 +115,6 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(HasRole(Role.LEAD))
     router.message.register(team, Command("team"))
+    # the use case checks the role on every press (a partner pressing a forwarded digest is refused)
+    router.callback_query.register(nudge_press, DigestCallback.filter(F.action == "nudge"))
     return router

@@ -26,7 +26,13 @@ def render_settings(view: SettingsView, t: Texts) -> str:
         if view.quiet
         else t("settings.off")
     )
-    return t("settings.title", tz=view.timezone, now=view.local_now.strftime("%H:%M"), push=push, quiet=quiet)
+    title = t("settings.title", tz=view.timezone, now=view.local_now.strftime("%H:%M"), push=push, quiet=quiet)
+    ranks = t("leaderboards.settings_line", state=t("leaderboards.on" if view.rank_pushes else "leaderboards.off"))
+    if view.digest_minute is None:
+        return f"{title}\n{ranks}"
+    daily = t("settings.off") if view.digest_minute < 0 else format_clock(view.digest_minute)
+    weekly = t("digests.on" if view.weekly_digest else "digests.off")
+    return f"{title}\n{ranks}\n{t('digests.settings_line', time=daily, weekly=weekly)}"
 
 
 def change_from_button(data: SettingsCallback) -> SettingChange:
@@ -34,6 +40,8 @@ def change_from_button(data: SettingsCallback) -> SettingChange:
         return SettingChange(timezone=data.value)
     if data.field == "push":
         return SettingChange(push_hour=PUSH_OFF if data.value == "off" else int(data.value))
+    if data.field == "ranks":
+        return SettingChange(rank_pushes=data.value == "on")
     start, _, end = data.value.partition("-")
     return SettingChange(quiet=(0, 0) if data.value == "off" else (int(start), int(end)))
 
@@ -43,8 +51,9 @@ async def settings(message: Message, command: CommandObject, partner: PartnerVie
         view = await uc.settings.change(partner.id, parse_setting(command.args))
         text = t("settings.saved") + "\n\n" + render_settings(view, t)
     else:
-        text = render_settings(await uc.settings.view(partner.id), t)
-    await message.answer(text, reply_markup=settings_keyboard(t))
+        view = await uc.settings.view(partner.id)
+        text = render_settings(view, t)
+    await message.answer(text, reply_markup=settings_keyboard(t, rank_pushes=view.rank_pushes))
 
 
 async def settings_button(
@@ -71,7 +80,10 @@ async def settings_button(
         view = await uc.settings.change(partner.id, change_from_button(callback_data))
     await callback.answer(t("settings.saved") if callback_data.action == "set" else None)
     await bot.edit_message_text(
-        render_settings(view, t), chat_id=chat_id, message_id=message_id, reply_markup=settings_keyboard(t)
+        render_settings(view, t),
+        chat_id=chat_id,
+        message_id=message_id,
+        reply_markup=settings_keyboard(t, rank_pushes=view.rank_pushes),
     )
 
 

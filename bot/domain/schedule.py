@@ -55,10 +55,17 @@ class SettingChange:
     timezone: str | None = None
     push_hour: int | None = None
     quiet: tuple[int, int] | None = None
+    rank_pushes: bool | None = None
+    """Leaderboard pushes and rank-change notices on or off."""
+    digest_minute: int | None = None
+    """Team leads: the daily digest's local time in minutes after midnight, or PUSH_OFF."""
+    weekly_digest: bool | None = None
+    """Team leads: Monday's weekly digest on or off."""
 
 
 def parse_setting(args: str) -> SettingChange:
-    """`tz Asia/Shanghai` | `push 9` | `push off` | `quiet 22:00-08:00` | `quiet off`."""
+    """`tz Asia/Shanghai` | `push 9` | `push off` | `quiet 22:00-08:00` | `quiet off` | `ranks on|off` |
+    `digest 08:30` | `digest off` | `weekly on|off` (the last two for team leads)."""
     parts = args.split(maxsplit=1)
     if len(parts) != 2:
         raise UsageError("settings.usage")
@@ -79,4 +86,10 @@ def parse_setting(args: str) -> SettingChange:
         if not match:
             raise UsageError("settings.usage")
         return SettingChange(quiet=(parse_clock(match.group(1)), parse_clock(match.group(2))))
+    if field == "ranks" and value.lower() in ("on", "off"):
+        return SettingChange(rank_pushes=value.lower() == "on")
+    if field == "digest":
+        return SettingChange(digest_minute=PUSH_OFF if value.lower() == "off" else parse_clock(value))
+    if field == "weekly" and value.lower() in ("on", "off"):
+        return SettingChange(weekly_digest=value.lower() == "on")
     raise UsageError("settings.usage")

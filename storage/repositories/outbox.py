@@ -227,3 +227,11 @@ class OutboxRepository:
     async def by_key(self, dedupe_key: str) -> OutboxMessage | None:
         result = await self._session.execute(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
         return result.scalar_one_or_none()
+
+    async def existing_keys(self, keys: Sequence[str], chunk: int = 1000) -> set[str]:
+        """Which of `keys` are already queued (in any status): lookups on the unique dedupe-key index."""
+        found: set[str] = set()
+        for at in range(0, len(keys), chunk):
+            stmt = select(OutboxMessage.dedupe_key).where(OutboxMessage.dedupe_key.in_(keys[at : at + chunk]))
+            found.update(str(k) for k in (await self._session.execute(stmt)).scalars())
+        return found

@@ -463,9 +463,11 @@ async def test_team_lead_sees_member_leads_masked_and_overdue_counts(harness: Bo
     assert "vip" not in text
 
     harness.clock.advance(timedelta(days=8))
-    text = await said(harness, ALICE, "/team")
-    assert harness.t("en", "leads.team.overdue_title") in text
-    assert harness.t("en", "leads.team.overdue_item", name="Bob", count=2) in text
+    await said(harness, ALICE, "/team")
+    [summary, digest] = [m.text for m in harness.session.of("sendMessage", ALICE.id)]
+    assert harness.t("en", "leads.team.overdue_title") in summary
+    assert harness.t("en", "leads.team.overdue_item", name="Bob", count=2) in summary
+    assert harness.t("en", "digests.overdue_item", name="Bob", count=2) in digest
 
 
 async def test_mydata_exports_own_data_only(harness: BotHarness, monkeypatch: pytest.MonkeyPatch) -> None:
