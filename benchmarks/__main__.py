@@ -11,7 +11,7 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks import delivery, posters, redirect, settlement, update_handling
+from benchmarks import delivery, leaderboard, posters, redirect, rollups, segments, settlement, update_handling
 from benchmarks.report import Result, reachable, render
 
 
@@ -21,10 +21,24 @@ async def _with_postgres(quick: bool) -> list[Result]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
         url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-        results = await update_handling.run(quick=quick, postgres_url=url)
+        results = await segments.run(quick=quick, database_url=url)  # first: its partners are the only ones
+        results += await update_handling.run(quick=quick, postgres_url=url)
         results += await delivery.run(quick=quick, database_url=url)
         results += await settlement.run(quick=quick, database_url=url, label="postgres")
+        results += await leaderboard.run(quick=quick, database_url=url)  # SQL on PostgreSQL, and Redis if it runs
         return results + await redirect.run(quick=quick, database_url=url)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _rollups(quick: bool) -> list[Result]:
+    """The rollup benchmark's ten million events get a database of their own, so no other scenario reads them."""
+    name = f"pa_bench_rollups_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        return await rollups.run(quick=quick, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -33,6 +47,7 @@ async def _with_postgres(quick: bool) -> list[Result]:
 async def main(quick: bool) -> int:
     if reachable(5432):
         results = await _with_postgres(quick)
+        results += await _rollups(quick)
     else:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: measuring SQLite only", file=sys.stderr)
         results = await update_handling.run(quick=quick, postgres_url=None)

@@ -47,8 +47,19 @@ from bot.scheduling.jobs import (
     EVALUATE_LEVELS,
     EVALUATE_LEVELS_CRON,
     EVALUATE_LEVELS_ID,
+    EVALUATE_RECENT_LEVELS,
+    EVALUATE_RECENT_LEVELS_ID,
     FIRE_LEAD_REMINDERS,
     FIRE_LEAD_REMINDERS_ID,
+    NOTIFY_RANK_CHANGES,
+    NOTIFY_RANK_CHANGES_ID,
+    PICK_SPOTLIGHT,
+    PICK_SPOTLIGHT_CRON,
+    PICK_SPOTLIGHT_ID,
+    PUSH_LEADERBOARDS,
+    PUSH_LEADERBOARDS_ID,
+    REFRESH_ROLLUPS,
+    REFRESH_ROLLUPS_ID,
     RELEASE_COMMISSION,
     RELEASE_COMMISSION_ID,
     RELEASE_STALE_OUTBOX,
@@ -58,16 +69,32 @@ from bot.scheduling.jobs import (
     REPORT_BROADCASTS,
     REPORT_BROADCASTS_EVERY_SECONDS,
     REPORT_BROADCASTS_ID,
+    SEGMENTS_DAILY,
+    SEGMENTS_DAILY_CRON,
+    SEGMENTS_DAILY_ID,
+    SEND_TEAM_DIGESTS,
+    SEND_TEAM_DIGESTS_ID,
+    SWEEP_STREAKS,
+    SWEEP_STREAKS_ID,
+    SYNC_LEADERBOARDS,
+    SYNC_LEADERBOARDS_ID,
     TICK_PLAYBOOKS,
     TICK_PLAYBOOKS_ID,
+    TICK_RHYTHM,
+    TICK_RHYTHM_ID,
+    TICK_SPRINTS,
+    TICK_SPRINTS_EVERY_MINUTES,
+    TICK_SPRINTS_ID,
 )
 from bot.services.clicks import ClickDedupe, ClickTracker, MemoryClickDedupe
 from bot.services.context import ServiceContext
 from bot.services.courses import shipped_courses
+from bot.services.leaderboards import shipped_points
 from bot.services.ledger import SettlementService
 from bot.services.menu import CommandMenu
 from bot.services.partners import PartnerService
 from bot.services.playbooks import load_playbooks
+from bot.services.rhythm import load_rhythms
 from bot.services.views import PartnerView
 from bot.throttle import MemoryThrottle, Throttle
 from bot.update_dedupe import MemoryUpdateDedupe, UpdateDedupe, UpdateDedupeMiddleware
@@ -111,6 +138,7 @@ def build_dispatcher(
         posters = PosterRenderer(load_template(ctx.poster_template))
     ctx.poster_template_tag = posters.cache_tag
     shipped_courses()  # reads and checks bot/courses/*.yaml once: a bad course file stops start-up (CourseError)
+    shipped_points()  # bot/plans/points.yaml likewise (PointsError)
     dp = Dispatcher(
         storage=storage or MemoryStorage(),
         events_isolation=events_isolation or SimpleEventIsolation(),
@@ -210,6 +238,25 @@ class BotApp:
         )
         await self.scheduler.schedule_interval(REMIND_EVENTS, REMIND_EVENTS_ID, every=timedelta(minutes=1))
         await self.scheduler.schedule_interval(TICK_PLAYBOOKS, TICK_PLAYBOOKS_ID, every=timedelta(minutes=1))
+        await self.scheduler.schedule_interval(REFRESH_ROLLUPS, REFRESH_ROLLUPS_ID, every=timedelta(minutes=5))
+        await self.scheduler.schedule_interval(SEND_TEAM_DIGESTS, SEND_TEAM_DIGESTS_ID, every=timedelta(minutes=5))
+        await self.scheduler.schedule_interval(
+            EVALUATE_RECENT_LEVELS, EVALUATE_RECENT_LEVELS_ID, every=timedelta(minutes=1)
+        )
+        await self.scheduler.schedule_interval(SWEEP_STREAKS, SWEEP_STREAKS_ID, every=timedelta(minutes=10))
+        await self.scheduler.schedule_interval(SYNC_LEADERBOARDS, SYNC_LEADERBOARDS_ID, every=timedelta(minutes=1))
+        await self.scheduler.schedule_interval(NOTIFY_RANK_CHANGES, NOTIFY_RANK_CHANGES_ID, every=timedelta(minutes=10))
+        await self.scheduler.schedule_interval(PUSH_LEADERBOARDS, PUSH_LEADERBOARDS_ID, every=timedelta(minutes=5))
+        await self.scheduler.schedule_interval(
+            TICK_SPRINTS, TICK_SPRINTS_ID, every=timedelta(minutes=TICK_SPRINTS_EVERY_MINUTES)
+        )
+        await self.scheduler.schedule_cron(
+            PICK_SPOTLIGHT, PICK_SPOTLIGHT_ID, cron=PICK_SPOTLIGHT_CRON, timezone=self.settings.timezone
+        )
+        await self.scheduler.schedule_cron(
+            SEGMENTS_DAILY, SEGMENTS_DAILY_ID, cron=SEGMENTS_DAILY_CRON, timezone=self.settings.timezone
+        )
+        await self.scheduler.schedule_interval(TICK_RHYTHM, TICK_RHYTHM_ID, every=timedelta(minutes=1))
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
         gc.collect()
@@ -281,7 +328,10 @@ def create_app(
         fraud_velocity_minutes=settings.fraud_velocity_minutes,
         lead_stages=load_stages(),
         lead_overdue_days=settings.lead_overdue_days,
+        streak_reminder_hour=settings.streak_reminder_hour,
+        streak_freezes_per_month=settings.streak_freezes_per_month,
         playbooks=load_playbooks(),
+        rhythms=load_rhythms(),
     )
     if settings.link_salt is not None:
         ctx.link_salt = settings.link_salt.get_secret_value().encode()
@@ -298,6 +348,7 @@ def create_app(
     isolation: BaseEventIsolation
     if settings.redis_url:
         redis = Redis.from_url(settings.redis_url)
+        ctx.redis = redis
         storage = RedisStorage(redis)
         isolation = RedisEventIsolation(redis)
         throttle = RedisThrottle(redis, settings.throttle_window_seconds)

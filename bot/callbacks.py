@@ -183,3 +183,31 @@ class CourseCallback(CallbackData, prefix="crs"):
     lesson: str = ""
     q: int = 0
     a: int = 0
+
+
+class StoryCallback(CallbackData, prefix="sty"):
+    """An admin's notice of a new case story: `sty:approve|reject:<story id>` (reject asks for the reason)."""
+
+    action: str
+    id: int
+
+
+class StoriesPageCallback(CallbackData, prefix="stp"):
+    """A page of /stories: `stp:<page>` (from 0, newest first)."""
+
+    page: int
+
+
+class RankCallback(CallbackData, prefix="rk"):
+    """/rank's switches: `rk:<period>:<scope>:<metric>` (today|week|month|sprint, network|team,
+    points|shares|orders|gmv) shows that board."""
+
+    period: str
+    scope: str
+    metric: str
+
+
+class DigestCallback(CallbackData, prefix="dig"):
+    """A team digest's button: `dig:nudge` (nudge the lead's dormant members; the role is checked on press)."""
+
+    action: str

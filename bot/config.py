@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     fraud_velocity_minutes: int = Field(default=10, ge=1)
     lead_overdue_days: int = Field(default=7, ge=1, le=365)
     """An open prospect without a follow-up for this many days is overdue (also when its reminder has passed)."""
+    streak_reminder_hour: int = Field(default=20, ge=0, le=23)
+    """Local hour from which a partner whose streak is at risk (no share or follow-up yet today) gets tonight's one
+    reminder; never inside their quiet hours."""
+    streak_freezes_per_month: int = Field(default=2, ge=0, le=10)
+    """Missed local days per calendar month a streak freeze covers, so the streak goes on; 0 turns freezes off."""
     poster_template_dir: Path | None = None
     """Extra poster templates a designer adds without touching the code."""
     font_path: Path | None = None

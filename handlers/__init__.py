@@ -13,10 +13,12 @@ from handlers import (
     deals,
     denied,
     errors,
+    exports,
     fallback,
     flags,
     language,
     lead,
+    leaderboards,
     leads,
     library,
     order_import,
@@ -26,8 +28,10 @@ from handlers import (
     profile,
     rules,
     settings,
+    sprints,
     start,
     stats,
+    stories,
     wallet,
 )
 
@@ -50,6 +54,7 @@ def build_routers() -> list[Router]:
         library.build_router(),
         rules.build_router(),
         payouts.build_router(),
+        exports.build_router(),
         order_import.build_router(),
         flags.build_router(),
         pools.build_router(),
@@ -57,6 +62,9 @@ def build_routers() -> list[Router]:
         deals.build_router(),
         campaigns.build_router(),
         courses.build_router(),
+        leaderboards.build_router(),
+        stories.build_router(),
+        sprints.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, true
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, MetaData, String, Text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.types import UTCDateTime
@@ -61,6 +61,10 @@ class Partner(Base):
     partner earns no per-order commission (their share is not passed up) until an evaluation finds them eligible."""
     segment: Mapped[str | None] = mapped_column(String(16))
     """Activity segment (high, mid, low); None until the first segmentation run."""
+    digest_minute: Mapped[int | None] = mapped_column(Integer)
+    """Team leads: the local time of the daily team digest in minutes after midnight; None means 08:30, -1 off."""
+    weekly_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Team leads: the weekly digest on Monday, at the daily digest's time."""
     joined_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -271,6 +275,7 @@ class Order(Base):
     __table_args__ = (
         Index("ix_orders_source_external", "source", "external_id", unique=True),
         Index("ix_orders_partner_paid", "partner_id", "paid_at"),
+        Index("ix_orders_paid_at", "paid_at"),  # a day's orders for the behaviour rollups
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -320,6 +325,7 @@ class LedgerEntry(Base):
     __table_args__ = (
         Index("ix_ledger_entries_txn_line", "txn", "line", unique=True),
         Index("ix_ledger_entries_partner_created", "partner_id", "created_at"),
+        Index("ix_ledger_entries_created", "created_at"),  # a day's commission for the behaviour rollups
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -670,3 +676,251 @@ class PlaybookSwitch(Base):
     playbook: Mapped[str] = mapped_column(String(40), primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime]
+
+
+class RhythmProgress(Base):
+    """One partner's tiered-operations rhythm (playbooks/rhythm.py): their segment and since when, each touch's
+    send times in that segment, and when the touch sweep should look at them again. `partners.segment` mirrors
+    `segment` for content targeting and broadcast audiences."""
+
+    __tablename__ = "rhythm_state"
+    __table_args__ = (
+        Index("ix_rhythm_state_status_wake", "status", "wake_at"),
+        Index("uq_rhythm_state_partner_rhythm", "partner_id", "rhythm", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    rhythm: Mapped[str] = mapped_column(String(40))
+    segment: Mapped[str | None] = mapped_column(String(16))
+    segment_since: Mapped[datetime | None]
+    touches: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Per touch key: the UTC ISO times it was sent in the current segment, oldest first."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active · paused (for this partner, by an admin)."""
+    paused_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    stopped_at: Mapped[datetime | None]
+    """When a touch last stopped for lack of answers (no send since); None: none stopped."""
+    wake_at: Mapped[datetime | None]
+    """The engine's next wake-up (a send time, or the next day's); the sweep reads only rows due by now."""
+    updated_at: Mapped[datetime]
+
+
+class Sprint(Base):
+    """A monthly sprint (月度冲刺, bot/domain/sprints.py): a metric, a target, a local-date window stored in UTC,
+    prizes, an audience, and which of its stages have been announced."""
+
+    __tablename__ = "sprints"
+    __table_args__ = (Index("ix_sprints_status_starts", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(80))
+    metric: Mapped[str] = mapped_column(String(16))
+    """shares | leads | followups | orders | gmv | recruits."""
+    target: Mapped[int] = mapped_column(BigInteger)
+    """The individual target: a count, or minor units of `currency` for gmv."""
+    currency: Mapped[str] = mapped_column(String(3))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    """Exclusive: the local midnight after the last day (or when an admin ended it early)."""
+    prizes: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(80))
+    """everyone | level:<level> | team:<lead invite code> | segment:<high|mid|low>."""
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    """active (upcoming or running) · ended (results computed) · cancelled (ended before it started)."""
+    stages_done: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Stages announced or skipped (kickoff, mid, final, results), each once."""
+    stage_cursor: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The last partner id the stage in progress was announced to (batches); 0 between stages."""
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+    ended_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    """The admin who ended or cancelled it early; None when it ran its course."""
+
+
+class SprintResult(Base):
+    """A participant's final standing in a sprint, written once when it ends."""
+
+    __tablename__ = "sprint_results"
+
+    sprint_id: Mapped[int] = mapped_column(ForeignKey("sprints.id"), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+    rank: Mapped[int] = mapped_column(Integer)
+    winner: Mapped[bool] = mapped_column(Boolean)
+
+
+class Story(Base):
+    """A partner's case story: submitted with /story, approved or rejected by an admin; an approved one is featured
+    in everyone's daily pack for one day (`featured_on`, one story a day network-wide), then listed in /stories."""
+
+    __tablename__ = "stories"
+    __table_args__ = (
+        Index("ix_stories_partner_status", "partner_id", "status"),
+        Index("ix_stories_status_featured", "status", "featured_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    """The author."""
+    text: Mapped[str] = mapped_column(Text)
+    photo_file_id: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending · approved · rejected."""
+    reason: Mapped[str | None] = mapped_column(String(500))
+    """Why an admin rejected it (the author is told)."""
+    reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    submitted_at: Mapped[datetime]
+    reviewed_at: Mapped[datetime | None]
+    featured_on: Mapped[str | None] = mapped_column(String(10), unique=True)
+    """The local day (ISO date) whose daily pack features it; each partner sees it on that day of their own zone."""
+
+
+class Spotlight(Base):
+    """The partner featured in the daily pack for one week (专属展示位): an admin's pick, or the top riser."""
+
+    __tablename__ = "spotlights"
+
+    week_start: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """The Monday (ISO date, deployment TIMEZONE) the week starts on."""
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    blurb: Mapped[str | None] = mapped_column(String(200))
+    picked_by: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
+    """The admin who picked them; None: the weekly job's top riser."""
+    picked_at: Mapped[datetime]
+
+
+class LeaderboardScore(Base):
+    """One partner's score on one leaderboard (bot/domain/leaderboards.py names boards: ``points:w:2026-11-23``).
+
+    The durable source of every board; Redis sorted sets, when configured, mirror it. (board, score) serves the
+    top list in order; ranks come from `leaderboard_counts`."""
+
+    __tablename__ = "leaderboard_scores"
+    __table_args__ = (Index("ix_leaderboard_scores_board_score", "board", "score"),)
+
+    board: Mapped[str] = mapped_column(String(48), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    score: Mapped[int] = mapped_column(BigInteger)
+
+
+class LeaderboardCount(Base):
+    """How many partners have each score on a board, kept with the scores: "my rank" = 1 + the sum of the counts
+    above my score, a range read over distinct scores (a few thousand) instead of over partners (a million)."""
+
+    __tablename__ = "leaderboard_counts"
+
+    board: Mapped[str] = mapped_column(String(48), primary_key=True)
+    score: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger)
+
+
+class LeaderboardFolded(Base):
+    """Events folded into the scores lately (the sync re-scans a trailing window; these make that idempotent)."""
+
+    __tablename__ = "leaderboard_folded"
+
+    event_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    folded_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LeaderboardSync(Base):
+    """The sync's low-water mark: every event with an id up to `safe_id` is folded (or counts for nothing)."""
+
+    __tablename__ = "leaderboard_sync"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    safe_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class LeaderboardStanding(Base):
+    """The rank last seen per partner on the board rank-change notices follow, to tell when it moved."""
+
+    __tablename__ = "leaderboard_standings"
+
+    partner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    board: Mapped[str] = mapped_column(String(48))
+    rank: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]
+
+
+class LeaderboardPush(Base):
+    """A weekly or monthly leaderboard push a partner got (`period`: ``w:2026-11-23`` / ``m:2026-11-01``)."""
+
+    __tablename__ = "leaderboard_pushes"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    pushed_at: Mapped[datetime]
+
+
+class LeaderboardOptOut(Base):
+    """Partners who turned leaderboard pushes and rank notices off in /settings (/rank still works)."""
+
+    __tablename__ = "leaderboard_optouts"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    created_at: Mapped[datetime]
+
+
+class PartnerStreak(Base):
+    """Where the streak sweep (bot/services/streaks.py) is with one partner: the last local day whose end it
+    checked for a freeze, and the last local day whose evening at-risk check is done (reminded or not needed)."""
+
+    __tablename__ = "partner_streaks"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    checked_day: Mapped[str | None] = mapped_column(String(10))
+    """ISO date: the freeze check has looked at every day up to this one."""
+    evening_day: Mapped[str | None] = mapped_column(String(10))
+    """ISO date: tonight's at-risk reminder went, or was not needed, on this local day."""
+    updated_at: Mapped[datetime]
+
+
+class JobCursor(Base):
+    """How far a sweep over an append-only table has read (e.g. `levels:events`: the last event id evaluated)."""
+
+    __tablename__ = "job_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime]
+
+
+class DailyRollup(Base):
+    """One partner's behaviour counts for one day of the deployment's calendar (bot/domain/behaviour.py DayCounts):
+    what dashboards and digests read. Recomputed from events, orders, ledger and reminders by the rollup job, so a
+    row can always be rebuilt; a day without anything has no row."""
+
+    __tablename__ = "daily_rollups"
+    __table_args__ = (Index("ix_daily_rollups_day_partner", "day", "partner_id"),)
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    content_sent: Mapped[int] = mapped_column(Integer, default=0)
+    shares: Mapped[int] = mapped_column(Integer, default=0)
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    leads: Mapped[int] = mapped_column(Integer, default=0)
+    followups: Mapped[int] = mapped_column(Integer, default=0)
+    revisits: Mapped[int] = mapped_column(Integer, default=0)
+    leads_due: Mapped[int] = mapped_column(Integer, default=0)
+    quotes: Mapped[int] = mapped_column(Integer, default=0)
+    orders: Mapped[int] = mapped_column(Integer, default=0)
+    gmv_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    commission_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    actions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DigestSent(Base):
+    """A team digest that went out (or was built for the outbox): one per lead, kind and period, so the sweep that
+    finds leads whose digest time has come builds each digest once."""
+
+    __tablename__ = "digests_sent"
+
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    """daily | weekly"""
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)
+    """The local date of the daily digest, or the Monday of the weekly one (ISO)."""
+    sent_at: Mapped[datetime]

@@ -12,8 +12,11 @@ from storage.repositories import (
     CampaignRepository,
     ContentRepository,
     DealRepository,
+    DigestRepository,
     EventRepository,
+    ExportRepository,
     FileRepository,
+    LeaderboardRepository,
     LeadRepository,
     LedgerRepository,
     LinkRepository,
@@ -23,6 +26,11 @@ from storage.repositories import (
     PartnerRepository,
     PlaybookRepository,
     ProductRepository,
+    RhythmRepository,
+    RollupRepository,
+    SprintRepository,
+    StoryRepository,
+    StreakRepository,
     WithdrawalRepository,
 )
 
@@ -65,6 +73,14 @@ class UnitOfWork:
         self.deals = DealRepository(self._session)
         self.campaigns = CampaignRepository(self._session)
         self.playbooks = PlaybookRepository(self._session)
+        self.rollups = RollupRepository(self._session)
+        self.digests = DigestRepository(self._session)
+        self.leaderboards = LeaderboardRepository(self._session)
+        self.stories = StoryRepository(self._session)
+        self.rhythm = RhythmRepository(self._session)
+        self.sprints = SprintRepository(self._session)
+        self.streaks = StreakRepository(self._session)
+        self.exports = ExportRepository(self._session)
         self.outbox_dirty = False
         return self
 

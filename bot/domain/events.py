@@ -110,9 +110,10 @@ EVENT_CATALOGUE: dict[EventType, str] = {
     "scheduler). Payload: previous (null on the first run), segment (high | mid | low).",
     EventType.SPRINT_WON: "The partner finished a monthly sprint among its winners (source scheduler). "
     "Payload: sprint_id, rank, metric, value.",
-    EventType.STORY_SUBMITTED: "The partner submitted a case story with /story. Payload: story_id.",
-    EventType.STORY_APPROVED: "An admin approved the partner's case story (recorded for the author). "
-    "Payload: story_id, by.",
+    EventType.STORY_SUBMITTED: "The partner submitted a case story with /story. Payload: story_id, photo (true when "
+    "a photo came with it).",
+    EventType.STORY_APPROVED: "An admin approved the partner's case story (recorded for the author, source admin). "
+    "Payload: story_id, by, featured_on (the day whose daily pack features it).",
     EventType.STREAK_FREEZE_USED: "A streak freeze covered a local day without a share or follow-up, so the streak "
     "goes on (source scheduler). Payload: day (ISO date), freezes_left.",
 }

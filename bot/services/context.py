@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from redis.asyncio import Redis
+
 from bot.clock import Clock
 from bot.crm import load_stages
 from bot.domain.lead_stages import StageCatalog
 from bot.domain.rules import Plan
 from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
-from playbooks.schema import Playbook
+from playbooks.schema import Playbook, Rhythm
 
 
 @dataclass(slots=True)
@@ -49,5 +51,13 @@ class ServiceContext:
     """The prospect stages and their labels (bot/crm/stages.yaml)."""
     lead_overdue_days: int = 7
     """LEAD_OVERDUE_DAYS: an open lead without a follow-up for this many days is overdue."""
+    streak_reminder_hour: int = 20
+    """STREAK_REMINDER_HOUR: the local hour from which tonight's at-risk streak reminder may go."""
+    streak_freezes_per_month: int = 2
+    """STREAK_FREEZES_PER_MONTH: missed days per month a streak freeze covers (0: none)."""
     playbooks: dict[str, Playbook] = field(default_factory=dict)
     """The playbooks (playbooks/*.yaml) by key, validated at start-up; none: no partner enters one."""
+    rhythms: dict[str, Rhythm] = field(default_factory=dict)
+    """The rhythms (playbooks/*.yaml of kind rhythm, e.g. tiered_ops) by key; none: no segments, no touches."""
+    redis: Redis | None = None
+    """The shared Redis when REDIS_URL is set: leaderboards are read from its sorted sets (else from SQL)."""

@@ -59,6 +59,7 @@ ADMIN_COMMANDS = (
     "event",
     "orders",
     "playbooks",
+    "spotlight",
 )
 
 

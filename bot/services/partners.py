@@ -23,6 +23,7 @@ from bot.services.leads import LeadService
 from bot.services.metrics import MetricsService
 from bot.services.notify import enqueue_text
 from bot.services.playbooks import PlaybookService
+from bot.services.streaks import StreakService
 from bot.services.views import (
     BadgeView,
     MemberView,
@@ -219,8 +220,12 @@ class PartnerService:
         now = self._ctx.clock.now()
         _, plan = await SettlementService(self._uow, self._ctx).plan_for(now)
         held = (await self._uow.metrics.badges_of({partner.id})).get(partner.id, set())
+        order = {name: n for n, name in enumerate(plan.badges)}  # the plan's order; retired badges last
         badges = tuple(
-            BadgeView(name, _titles(plan.badges[name].title if name in plan.badges else None)) for name in sorted(held)
+            BadgeView(name, _titles(plan.badges[name].title), plan.badges[name].icon)
+            if name in plan.badges
+            else BadgeView(name, {})
+            for name in sorted(held, key=lambda n: (order.get(n, len(order)), n))
         )
         names = list(plan.levels)
         here = names.index(partner.level) if partner.level in plan.levels else 0
@@ -243,6 +248,7 @@ class PartnerService:
             titles=_titles(current.title if current is not None else None),
             badges=badges,
             next=following,
+            streak=await StreakService(self._uow, self._ctx).status(partner),
         )
 
     async def recruit_link(self, partner_id: int) -> str:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from bot.services.behaviour import BehaviourService
 from bot.services.broadcasts import BroadcastService
 from bot.services.campaigns import CampaignService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
 from bot.services.courses import CourseService
 from bot.services.deals import DealService
+from bot.services.digests import DigestService
+from bot.services.exports import ExportService
 from bot.services.fraud import FraudService
+from bot.services.leaderboards import LeaderboardService
 from bot.services.leads import LeadService
 from bot.services.ledger import SettlementService
 from bot.services.levels import LevelService
@@ -21,10 +25,14 @@ from bot.services.partners import PartnerService
 from bot.services.payouts import PayoutService
 from bot.services.playbooks import PlaybookService
 from bot.services.pools import PoolService
+from bot.services.rhythm import RhythmService
 from bot.services.roles import RoleService
 from bot.services.rules_admin import RulesService
 from bot.services.settings import SettingsService
+from bot.services.sprints import SprintService
 from bot.services.stats import StatsService
+from bot.services.stories import StoryService
+from bot.services.streaks import StreakService
 from bot.services.wallet import WalletService
 from storage.uow import UnitOfWork
 
@@ -65,6 +73,14 @@ class UseCases:
         return SettingsService(self.uow, self.ctx)
 
     @cached_property
+    def behaviour(self) -> BehaviourService:
+        return BehaviourService(self.uow, self.ctx)
+
+    @cached_property
+    def digests(self) -> DigestService:
+        return DigestService(self.uow, self.ctx)
+
+    @cached_property
     def stats(self) -> StatsService:
         return StatsService(self.uow, self.ctx)
 
@@ -81,6 +97,10 @@ class UseCases:
         return PayoutService(self.uow, self.ctx)
 
     @cached_property
+    def exports(self) -> ExportService:
+        return ExportService(self.uow, self.ctx)
+
+    @cached_property
     def rules(self) -> RulesService:
         return RulesService(self.uow, self.ctx)
 
@@ -95,6 +115,10 @@ class UseCases:
     @cached_property
     def levels(self) -> LevelService:
         return LevelService(self.uow, self.ctx)
+
+    @cached_property
+    def streaks(self) -> StreakService:
+        return StreakService(self.uow, self.ctx)
 
     @cached_property
     def pools(self) -> PoolService:
@@ -119,3 +143,19 @@ class UseCases:
     @cached_property
     def playbooks(self) -> PlaybookService:
         return PlaybookService(self.uow, self.ctx)
+
+    @cached_property
+    def rhythm(self) -> RhythmService:
+        return RhythmService(self.uow, self.ctx)
+
+    @cached_property
+    def stories(self) -> StoryService:
+        return StoryService(self.uow, self.ctx)
+
+    @cached_property
+    def sprints(self) -> SprintService:
+        return SprintService(self.uow, self.ctx)
+
+    @cached_property
+    def leaderboards(self) -> LeaderboardService:
+        return LeaderboardService(self.uow, self.ctx)

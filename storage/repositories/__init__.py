@@ -11,7 +11,10 @@ from storage.repositories.content import (
     ProductRepository,
 )
 from storage.repositories.deals import DealRepository
+from storage.repositories.digests import DigestRepository
 from storage.repositories.events import EventRepository
+from storage.repositories.exports import ExportRepository
+from storage.repositories.leaderboards import LeaderboardRepository
 from storage.repositories.leads import LeadRepository
 from storage.repositories.ledger import LedgerRepository
 from storage.repositories.metrics import MetricsRepository
@@ -19,6 +22,11 @@ from storage.repositories.outbox import OutboxRepository
 from storage.repositories.partners import PartnerRepository
 from storage.repositories.payouts import WithdrawalRepository
 from storage.repositories.playbooks import PlaybookRepository
+from storage.repositories.rhythm import RhythmRepository
+from storage.repositories.rollups import RollupRepository
+from storage.repositories.sprints import SprintRepository
+from storage.repositories.stories import StoryRepository
+from storage.repositories.streaks import StreakRepository
 
 __all__ = [
     "AuditRepository",
@@ -26,9 +34,12 @@ __all__ = [
     "CampaignRepository",
     "ContentRepository",
     "DealRepository",
+    "DigestRepository",
     "EventRepository",
+    "ExportRepository",
     "FileRepository",
     "LeadRepository",
+    "LeaderboardRepository",
     "LedgerRepository",
     "LinkRepository",
     "MetricsRepository",
@@ -37,5 +48,10 @@ __all__ = [
     "PartnerRepository",
     "PlaybookRepository",
     "ProductRepository",
+    "RhythmRepository",
+    "RollupRepository",
+    "SprintRepository",
+    "StoryRepository",
+    "StreakRepository",
     "WithdrawalRepository",
 ]

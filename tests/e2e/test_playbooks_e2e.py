@@ -7,6 +7,8 @@ pressing the quiz's answer buttons, and /rank shows the partner with their point
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,15 @@ def button(message: dict[str, Any], label: str) -> dict[str, Any]:
     return next(b for b in buttons(message) if label in b["text"])
 
 
+def _asking(text: str, after: int) -> Callable[[dict[str, Any]], bool]:
+    """A bot message after message `after` that contains `text` and has answer buttons."""
+
+    def matches(message: dict[str, Any]) -> bool:
+        return message["message_id"] > after and text in plain(message) and bool(buttons(message))
+
+    return matches
+
+
 async def pass_first_lesson(client: EmulatorClient, user: TgUser, course: Course) -> None:
     """Open the course, read lesson 1, answer each question wrong once (the explanation comes back with the question)
     and then right."""
@@ -50,26 +61,25 @@ async def pass_first_lesson(client: EmulatorClient, user: TgUser, course: Course
     await client.press(user, card["message_id"], button(card, "Take the quiz")["callback_data"])
     after = card["message_id"]
     for question in lesson.quiz:
-        asked = await client.wait_for_bot_message(
-            user.id,
-            lambda m, q=question, after=after: (
-                m["message_id"] > after and q.question.get("en") in plain(m) and bool(buttons(m))
-            ),
-            timeout=15,
-        )
+        asked = await client.wait_for_bot_message(user.id, _asking(question.question.get("en"), after), timeout=15)
         wrong = next(i for i in range(len(question.answers)) if not question.is_right(i))
         await client.press(user, asked["message_id"], buttons(asked)[wrong]["callback_data"])
-        again = await client.wait_for_bot_message(
-            user.id,
-            lambda m, after=asked["message_id"]: (
-                m["message_id"] > after and "Not quite" in plain(m) and bool(buttons(m))
-            ),
-            timeout=15,
-        )
+        again = await client.wait_for_bot_message(user.id, _asking("Not quite", asked["message_id"]), timeout=15)
         right = next(i for i in range(len(question.answers)) if question.is_right(i))
         await client.press(user, again["message_id"], buttons(again)[right]["callback_data"])
         after = again["message_id"]
     await client.wait_for_bot_message(user.id, lambda m: "Lesson passed" in plain(m), timeout=15)
+
+
+async def rank_showing(client: EmulatorClient, user: TgUser, expect: str, timeout: float = 120) -> dict[str, Any]:
+    """/rank until the board shows `expect` (the sync job runs every minute)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        board = await say(client, user, "/rank", "Points")
+        if expect in plain(board) or asyncio.get_running_loop().time() > deadline:
+            assert expect in plain(board), plain(board)
+            return board
+        await asyncio.sleep(5)
 
 
 async def test_day_one_share_course_quiz_and_rank(
@@ -105,5 +115,9 @@ async def test_day_one_share_course_quiz_and_rank(
         await pass_first_lesson(client, ANN, shipped_courses()["basics"])
         listing = await say(client, ANN, "/learn", "Courses")
         assert "1/5" in plain(listing), plain(listing)
+
+        # the leaderboard: the `leaderboards:sync` job folds her share and lesson within a minute
+        board = await rank_showing(client, ANN, "#1 Ann")
+        assert "← you" in plain(board), plain(board)
     finally:
         await bot.stop()

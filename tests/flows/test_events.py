@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.callbacks import ProgramEventCallback
 from bot.domain.events import EventType
 from bot.rsvp_http import RsvpEndpoint
-from bot.scheduling import JobRuntime, running_with
+from bot.scheduling import running_with
 from bot.scheduling.conventions import JobPolicy, resolve_job
 from bot.scheduling.jobs import REMIND_EVENTS, remind_upcoming_events
 from bot.services.registry import UseCases
@@ -495,15 +495,7 @@ async def test_the_scheduled_sweep_sends_through_the_job_runtime(harness: BotHar
     event = await create_event(h)
     await add_lead(h, BOB.id, 1, "Ann")
     await invite(h, BOB, "1", event.id)
-    runtime = JobRuntime(
-        settings=cast(Any, None),  # the job reads neither settings nor the scheduler
-        bot=h.bot,
-        sessionmaker=h.sessionmaker,
-        clock=h.clock,
-        ctx=h.ctx,
-        sender=h.sender,
-        scheduler=cast(Any, None),
-    )
+    runtime = h.job_runtime()
     h.clock.set(EVENT_AT - timedelta(hours=12))
     with running_with(runtime):
         await remind_upcoming_events()

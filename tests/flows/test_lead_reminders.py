@@ -5,14 +5,13 @@ leads top the daily pack."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
 
 from aiogram.types import User
 from sqlalchemy import select
 
 from bot.callbacks import LeadCallback
 from bot.domain.events import EventType
-from bot.scheduling import JobRuntime, running_with
+from bot.scheduling import running_with
 from bot.scheduling.jobs import fire_lead_reminders
 from bot.services.registry import UseCases
 from storage.models import Event, Lead, LeadFollowup, LeadReminder, OutboxMessage, Partner
@@ -26,15 +25,7 @@ BOB = tg_user(302, "Bob", lang="zh")
 
 async def run_job(h: BotHarness) -> list[str]:
     """One run of the reminder job as the scheduler would start it; what the partners then receive."""
-    runtime = JobRuntime(
-        settings=cast(Any, None),
-        bot=h.bot,
-        sessionmaker=h.sessionmaker,
-        clock=h.clock,
-        ctx=h.ctx,
-        sender=h.sender,
-        scheduler=cast(Any, None),
-    )
+    runtime = h.job_runtime()
     h.session.clear()
     with running_with(runtime):
         await fire_lead_reminders()

@@ -5,12 +5,12 @@ resume for everyone or one partner."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import func, select
 
 from bot.domain.events import EventSource, EventType
-from bot.scheduling import JobRuntime, running_with
+from bot.scheduling import running_with
 from bot.scheduling.jobs import tick_playbooks
 from bot.services.playbooks import load_playbooks
 from storage.models import AuditEntry, Event, Partner, PartnerBadge, PlaybookProgress, PlaybookSwitch
@@ -28,18 +28,6 @@ PB = "onboarding_7day"
 
 def enable(h: BotHarness) -> None:
     h.ctx.playbooks = load_playbooks()
-
-
-def runtime(h: BotHarness) -> JobRuntime:
-    return JobRuntime(
-        settings=cast(Any, None),  # the job reads neither settings nor the scheduler
-        bot=h.bot,
-        sessionmaker=h.sessionmaker,
-        clock=h.clock,
-        ctx=h.ctx,
-        sender=h.sender,
-        scheduler=cast(Any, None),
-    )
 
 
 async def partner_id(h: BotHarness, tg_id: int) -> int:
@@ -77,7 +65,7 @@ async def hours(h: BotHarness, inbox: Inbox, count: int) -> None:
     """Move the clock hour by hour, running the sweep and the sender each time."""
     for _ in range(count):
         h.clock.advance(timedelta(hours=1))
-        with running_with(runtime(h)):
+        with running_with(h.job_runtime()):
             await tick_playbooks()
         await inbox.drain()
 

@@ -78,8 +78,11 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
     assert harness.session.texts(ALICE.id)[-1] == harness.t("en", "notice.role_granted", role="Team lead")
     harness.session.clear()
     await harness.send(ALICE, "/team")
-    [team] = harness.session.of("sendMessage", ALICE.id)
+    [team, digest] = harness.session.of("sendMessage", ALICE.id)
     assert team.text.startswith("👥 <b>Your team</b>")
+    assert digest.text.startswith(harness.t("en", "digests.live_title", members=0))
+    [chart] = harness.session.of("sendPhoto", ALICE.id)
+    assert chart.params["caption"] == harness.t("en", "digests.chart_caption")
     [entry] = [r for r in await audit_rows(harness) if r.action == "grant"]
     assert (entry.actor_tg_id, entry.target, entry.outcome, entry.details) == (
         ADMIN_ID,

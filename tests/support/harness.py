@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -18,6 +18,7 @@ from bot.clock import ManualClock
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.sandbox.recording import BOT_USERNAME, Call, RecordingSession
+from bot.scheduling import JobRuntime
 from bot.services.context import ServiceContext
 from bot.services.menu import CommandMenu
 from bot.throttle import MemoryThrottle, Throttle
@@ -77,6 +78,19 @@ class BotHarness:
     @property
     def calls(self) -> list[Call]:
         return self.session.calls
+
+    def job_runtime(self) -> JobRuntime:
+        """What a scheduled job gets from `job_runtime()` in this harness (`with running_with(h.job_runtime()):`);
+        jobs under test read neither the settings nor the scheduler."""
+        return JobRuntime(
+            settings=cast(Any, None),
+            bot=self.bot,
+            sessionmaker=self.sessionmaker,
+            clock=self.clock,
+            ctx=self.ctx,
+            sender=self.sender,
+            scheduler=cast(Any, None),
+        )
 
     def t(self, language: str, key: str, **params: Any) -> str:
         return self.translator.texts(language)(key, **params)
