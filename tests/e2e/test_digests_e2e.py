@@ -5,6 +5,7 @@ and the nudge button reminds both once."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -39,6 +40,7 @@ async def test_team_digest_view_and_nudge_button(
         await say(client, ADMIN, "/grant @alice_lead lead", "Alice is now a Team lead")
 
         offset.write_text(str(int(timedelta(days=4).total_seconds())))
+        await asyncio.sleep(0.5)  # the bot re-reads the offset file at most every 0.2 s
         digest = await say(client, ALICE, "/team", "Your team today")
         text = plain(digest)
         assert "No action for 3+ days (2)" in text and "Bob (no action yet)" in text, text
