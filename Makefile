@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	-@bash .ci/fonts.sh
+	-@bash .ci/chromium.sh
 	@touch $(STAMP)
 
 install: $(STAMP)

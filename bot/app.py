@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock, OffsetClock, SystemClock
 from bot.config import ConfigError, Settings
 from bot.crm import load_stages
+from bot.dashboard_http import DashboardEndpoint
 from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
@@ -238,7 +240,14 @@ class BotApp:
         )
         await self.scheduler.schedule_interval(REMIND_EVENTS, REMIND_EVENTS_ID, every=timedelta(minutes=1))
         await self.scheduler.schedule_interval(TICK_PLAYBOOKS, TICK_PLAYBOOKS_ID, every=timedelta(minutes=1))
-        await self.scheduler.schedule_interval(REFRESH_ROLLUPS, REFRESH_ROLLUPS_ID, every=timedelta(minutes=5))
+        # The first refresh soon after start-up: after a deploy or restart, today's dashboard numbers are current
+        # within seconds rather than after the first full interval.
+        await self.scheduler.schedule_interval(
+            REFRESH_ROLLUPS,
+            REFRESH_ROLLUPS_ID,
+            every=timedelta(minutes=5),
+            first_run_at=self.ctx.clock.now() + timedelta(seconds=10),
+        )
         await self.scheduler.schedule_interval(SEND_TEAM_DIGESTS, SEND_TEAM_DIGESTS_ID, every=timedelta(minutes=5))
         await self.scheduler.schedule_interval(
             EVALUATE_RECENT_LEVELS, EVALUATE_RECENT_LEVELS_ID, every=timedelta(minutes=1)
@@ -301,7 +310,14 @@ class BotApp:
         await self.engine.dispose()
 
 
-def create_app(
+def _dashboard_secret(settings: Settings) -> bytes:
+    """DASHBOARD_SECRET, else a random key for this process: its /dashboard links and sessions end with it."""
+    if settings.dashboard_secret is not None:
+        return settings.dashboard_secret.get_secret_value().encode()
+    return secrets.token_bytes(32)
+
+
+def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
     settings: Settings,
     *,
     clock: Clock | None = None,
@@ -332,6 +348,7 @@ def create_app(
         streak_freezes_per_month=settings.streak_freezes_per_month,
         playbooks=load_playbooks(),
         rhythms=load_rhythms(),
+        dashboard_secret=_dashboard_secret(settings),
     )
     if settings.link_salt is not None:
         ctx.link_salt = settings.link_salt.get_secret_value().encode()
@@ -411,6 +428,7 @@ def create_app(
     else:
         install_unconfigured(app.web_app)
     RsvpEndpoint(sessionmaker, ctx, on_outbox=sender.wake).install(app.web_app)
+    DashboardEndpoint(sessionmaker, ctx).install(app.web_app)
     scheduler.install_runtime(
         JobRuntime(
             settings=settings,

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     link_salt: SecretStr | None = None
     """Key of the visitor hash for link clicks (no raw IPs are stored). Unset: a random key per process start,
     so repeat clicks are still counted once within a run but not across restarts or processes."""
+    dashboard_secret: SecretStr | None = None
+    """Key (HMAC-SHA256) of /dashboard login links and web dashboard session cookies. Unset: a random key per
+    process start, so links and dashboard sessions end with a restart and work only on the process that issued them."""
     trust_forwarded_for: bool = False
     """The web server is behind one trusted reverse proxy: take the visitor's IP from X-Forwarded-For."""
     poster_template: str = Field(default="classic", pattern=r"^[a-z0-9_-]{1,40}$")

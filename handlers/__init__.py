@@ -10,6 +10,7 @@ from handlers import (
     campaigns,
     content,
     courses,
+    dashboard,
     deals,
     denied,
     errors,
@@ -65,6 +66,7 @@ def build_routers() -> list[Router]:
         leaderboards.build_router(),
         stories.build_router(),
         sprints.build_router(),
+        dashboard.build_router(),
         denied.build_router(),
         fallback.build_router(),  # catch-all: unknown commands, free text, expired buttons
     ]

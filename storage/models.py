@@ -924,3 +924,27 @@ class DigestSent(Base):
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
     """The local date of the daily digest, or the Monday of the weekly one (ISO)."""
     sent_at: Mapped[datetime]
+
+
+class DashboardSession(Base):
+    """A web dashboard session opened with a one-time /dashboard link; the cookie's random id is kept hashed."""
+
+    __tablename__ = "dashboard_sessions"
+    __table_args__ = (Index("ix_dashboard_sessions_expires", "expires_at"),)
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class DashboardLoginToken(Base):
+    """A /dashboard login link that has been used, remembered until it expires so it cannot be used again."""
+
+    __tablename__ = "dashboard_login_tokens"
+    __table_args__ = (Index("ix_dashboard_login_tokens_expires", "expires_at"),)
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    used_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -11,6 +11,7 @@ from storage.repositories import (
     BroadcastRepository,
     CampaignRepository,
     ContentRepository,
+    DashboardRepository,
     DealRepository,
     DigestRepository,
     EventRepository,
@@ -81,6 +82,7 @@ class UnitOfWork:
         self.sprints = SprintRepository(self._session)
         self.streaks = StreakRepository(self._session)
         self.exports = ExportRepository(self._session)
+        self.dashboard = DashboardRepository(self._session)
         self.outbox_dirty = False
         return self
 

@@ -37,6 +37,8 @@ class ServiceContext:
     """CONTENT_DIR: original files of content items."""
     link_salt: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     """LINK_SALT: the key of visitors' click hashes."""
+    dashboard_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    """DASHBOARD_SECRET: signs /dashboard login links and session cookies (unset: random per process start)."""
     poster_template: str = "classic"
     poster_template_tag: str = "classic@1"
     """The template's name@version: cached posters of another version are not reused."""

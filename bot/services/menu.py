@@ -41,7 +41,7 @@ PARTNER_COMMANDS = (
     "mydata",
     "help",
 )
-LEAD_COMMANDS = ("team",)
+LEAD_COMMANDS = ("team", "dashboard")
 ADMIN_COMMANDS = (
     "content",
     "grant",

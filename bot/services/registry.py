@@ -10,6 +10,7 @@ from bot.services.campaigns import CampaignService
 from bot.services.content import ContentService
 from bot.services.context import ServiceContext
 from bot.services.courses import CourseService
+from bot.services.dashboard import DashboardService
 from bot.services.deals import DealService
 from bot.services.digests import DigestService
 from bot.services.exports import ExportService
@@ -159,3 +160,7 @@ class UseCases:
     @cached_property
     def leaderboards(self) -> LeaderboardService:
         return LeaderboardService(self.uow, self.ctx)
+
+    @cached_property
+    def dashboard(self) -> DashboardService:
+        return DashboardService(self.uow, self.ctx)

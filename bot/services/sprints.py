@@ -121,7 +121,7 @@ def _state(row: Sprint, now: datetime) -> Literal["upcoming", "running", "closin
     return "running" if now < row.ends_at else "closing"
 
 
-def _line(row: Sprint, now: datetime, winners: int = 0) -> SprintLine:
+def sprint_line(row: Sprint, now: datetime, winners: int = 0) -> SprintLine:
     return SprintLine(
         id=row.id,
         title=row.title,
@@ -246,7 +246,7 @@ class SprintService(Audited):
             "audience": spec.audience.label,
         }
         self._audit(actor, "sprint_add", f"sprint:{row.id}", "ok", details)
-        return SprintCreated(_line(row, now), zone)
+        return SprintCreated(sprint_line(row, now), zone)
 
     async def end(self, actor: PartnerView, text: str | None) -> SprintEnded:
         """End a running sprint now (its results go out with the next sweep, counted up to now), or cancel one that
@@ -267,7 +267,7 @@ class SprintService(Audited):
         row.ended_by = actor.id
         await self._uow.flush()
         self._audit(actor, f"sprint_{'cancel' if outcome == 'cancelled' else 'end'}", f"sprint:{row.id}", "ok", {})
-        return SprintEnded(_line(row, now), outcome)
+        return SprintEnded(sprint_line(row, now), outcome)
 
     async def listing(self, actor: PartnerView) -> SprintList:
         require_admin(actor)
@@ -275,7 +275,7 @@ class SprintService(Audited):
         items = []
         for row in await self._uow.sprints.recent(LIST_LIMIT):
             count = await self._uow.sprints.result_count(row.id, winners_only=True) if row.status == "ended" else 0
-            items.append(_line(row, now, count))
+            items.append(sprint_line(row, now, count))
         return SprintList(tuple(items), await self._zone_of(actor.id))
 
     # ------------------------------------------------------------------ partners
@@ -290,11 +290,11 @@ class SprintService(Audited):
                 standing = board.standing(partner_id)
                 cards.append(
                     SprintCard(
-                        _line(row, now), standing.value, standing.rank, board.participants, board.gap(partner_id)
+                        sprint_line(row, now), standing.value, standing.rank, board.participants, board.gap(partner_id)
                     )
                 )
         upcoming = [
-            _line(row, now)
+            sprint_line(row, now)
             for row in await self._uow.sprints.upcoming(now, LIST_LIMIT)
             if await self._uow.sprints.is_participant(row.audience, partner_id)
         ]
@@ -344,7 +344,7 @@ class SprintService(Audited):
             return await self._announce_results(row, now, budget)
         board = await self.board(row)
         partners = await self._uow.sprints.participants_after(row.audience, row.stage_cursor, budget)
-        line = _line(row, now)
+        line = sprint_line(row, now)
         rows = []
         for partner in partners:
             t = self._ctx.translator.texts(language_of(self._ctx, partner))
@@ -392,7 +392,7 @@ class SprintService(Audited):
         count = await self._uow.sprints.result_count(row.id)
         names = await self._uow.partners.by_ids([r.partner_id for r in winning])
         pairs = await self._uow.sprints.results_after(row.id, row.stage_cursor, budget)
-        line = _line(row, now)
+        line = sprint_line(row, now)
         rows = []
         for partner, result in pairs:
             t = self._ctx.translator.texts(language_of(self._ctx, partner))
@@ -471,7 +471,7 @@ class SprintService(Audited):
                 if s.partner_id in winning
             ]
         )
-        line = _line(row, now)
+        line = sprint_line(row, now)
         reached = sum(1 for s in standings if s.value >= row.target)
         top = [s for s in standings if s.partner_id in winning][:WINNERS_SHOWN]
         names = await self._uow.partners.by_ids([s.partner_id for s in top])

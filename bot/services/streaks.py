@@ -65,6 +65,15 @@ class StreakService:
             freezes_per_month=per_month,
         )
 
+    async def days_of(self, partners: Collection[Partner]) -> dict[int, int]:
+        """Each partner's streak now, in days (the web dashboard's partners table: one read for a page)."""
+        now = self._ctx.clock.now()
+        by_id = {p.id: p for p in partners}
+        return {
+            partner_id: streak_days(active, frozen, now.astimezone(partner_zone(self._ctx, by_id[partner_id])).date())
+            for partner_id, (active, frozen) in (await self._days(partners, now)).items()
+        }
+
     async def timezones(self) -> list[str | None]:
         return await self._uow.streaks.timezones()
 

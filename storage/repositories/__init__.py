@@ -10,6 +10,7 @@ from storage.repositories.content import (
     PackRepository,
     ProductRepository,
 )
+from storage.repositories.dashboard import DashboardRepository
 from storage.repositories.deals import DealRepository
 from storage.repositories.digests import DigestRepository
 from storage.repositories.events import EventRepository
@@ -33,6 +34,7 @@ __all__ = [
     "BroadcastRepository",
     "CampaignRepository",
     "ContentRepository",
+    "DashboardRepository",
     "DealRepository",
     "DigestRepository",
     "EventRepository",

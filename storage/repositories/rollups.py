@@ -113,7 +113,7 @@ class RollupRepository:
         """Each partner's counts summed over `first`..`last`, of everybody or of a `team` (a lead's tree path)."""
         columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
         stmt = select(DailyRollup.partner_id, *columns).where(DailyRollup.day >= first, DailyRollup.day <= last)
-        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        stmt = in_team(stmt, DailyRollup.partner_id, team)
         result = await self._all(stmt.group_by(DailyRollup.partner_id))
         return {int(r[0]): DayCounts(*(int(v or 0) for v in r[1:])) for r in result}
 
@@ -121,7 +121,7 @@ class RollupRepository:
         """The counts of everybody (or a `team`) summed per day: the trend charts."""
         columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
         stmt = select(DailyRollup.day, *columns).where(DailyRollup.day >= first, DailyRollup.day <= last)
-        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        stmt = in_team(stmt, DailyRollup.partner_id, team)
         result = await self._all(stmt.group_by(DailyRollup.day))
         return {r[0]: DayCounts(*(int(v or 0) for v in r[1:])) for r in result}
 
@@ -132,7 +132,7 @@ class RollupRepository:
             DailyRollup.day >= first, DailyRollup.day <= last
         )
         result: dict[int, dict[date, DayCounts]] = {}
-        for row in await self._all(_scoped(stmt, DailyRollup.partner_id, team)):
+        for row in await self._all(in_team(stmt, DailyRollup.partner_id, team)):
             result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
         return result
 
@@ -141,19 +141,19 @@ class RollupRepository:
         stmt = select(DailyRollup.partner_id, func.max(DailyRollup.day)).where(
             DailyRollup.actions > 0, DailyRollup.day <= until
         )
-        stmt = _scoped(stmt, DailyRollup.partner_id, team)
+        stmt = in_team(stmt, DailyRollup.partner_id, team)
         return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
 
     async def partner_count(self, joined_before: datetime, team: str | None = None) -> int:
         stmt = select(func.count()).select_from(Partner).where(Partner.joined_at < joined_before)
-        stmt = _scoped(stmt, Partner.id, team)
+        stmt = in_team(stmt, Partner.id, team)
         return int((await self._session.execute(stmt)).scalar_one())
 
     async def joined_between(
         self, start: datetime, end: datetime, team: str | None = None
     ) -> list[tuple[int, datetime]]:
         stmt = select(Partner.id, Partner.joined_at).where(Partner.joined_at >= start, Partner.joined_at < end)
-        stmt = _scoped(stmt, Partner.id, team)
+        stmt = in_team(stmt, Partner.id, team)
         return [(int(p), at) for p, at in await self._all(stmt)]
 
     async def badge_holders(self, badge: str, partner_ids: Collection[int]) -> set[int]:
@@ -166,7 +166,7 @@ class RollupRepository:
 
     async def segment_mix(self, team: str | None = None) -> dict[str | None, int]:
         stmt = select(Partner.segment, func.count()).group_by(Partner.segment)
-        stmt = _scoped(stmt, Partner.id, team)
+        stmt = in_team(stmt, Partner.id, team)
         return {segment: int(n) for segment, n in await self._all(stmt)}
 
     async def segment_moves(
@@ -176,7 +176,7 @@ class RollupRepository:
         stmt = select(Event.payload).where(
             Event.type == "segment_changed", Event.occurred_at >= start, Event.occurred_at < end
         )
-        stmt = _scoped(stmt, Event.partner_id, team)
+        stmt = in_team(stmt, Event.partner_id, team)
         return [
             (payload.get("previous"), payload.get("segment"))
             for payload in (await self._session.execute(stmt)).scalars().all()
@@ -186,7 +186,7 @@ class RollupRepository:
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
 
-def _scoped(stmt: AnySelect, partner_column: Any, team: str | None) -> AnySelect:
+def in_team(stmt: AnySelect, partner_column: Any, team: str | None) -> AnySelect:
     """`stmt` narrowed to a team: `team` is a team lead's tree path, their referral subtree with the lead included
     (None: everybody)."""
     if team is None:

@@ -73,6 +73,7 @@ async def test_admin_grants_lead_by_username_then_lead_sees_team(harness: BotHar
         "mydata",
         "help",
         "team",
+        "dashboard",
     ]
     await harness.drain_outbox()
     assert harness.session.texts(ALICE.id)[-1] == harness.t("en", "notice.role_granted", role="Team lead")
