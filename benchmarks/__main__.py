@@ -7,11 +7,12 @@ import asyncio
 import sys
 import tempfile
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import asyncpg
 
-from benchmarks import delivery, leaderboard, posters, redirect, rollups, segments, settlement, update_handling
+from benchmarks import delivery, digests, leaderboard, posters, redirect, rollups, segments, settlement, update_handling
 from benchmarks.report import Result, reachable, render
 
 
@@ -32,13 +33,14 @@ async def _with_postgres(quick: bool) -> list[Result]:
         await admin.close()
 
 
-async def _rollups(quick: bool) -> list[Result]:
-    """The rollup benchmark's ten million events get a database of their own, so no other scenario reads them."""
-    name = f"pa_bench_rollups_{uuid.uuid4().hex[:8]}"
+async def _own_database(run: Callable[..., Awaitable[list[Result]]], quick: bool) -> list[Result]:
+    """A scenario with data of its own (the rollups' ten million events, the digests' thousand teams) gets a database
+    of its own, so no other scenario reads its rows."""
+    name = f"pa_bench_own_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
     await admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        return await rollups.run(quick=quick, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
+        return await run(quick=quick, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}")
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -47,7 +49,8 @@ async def _rollups(quick: bool) -> list[Result]:
 async def main(quick: bool) -> int:
     if reachable(5432):
         results = await _with_postgres(quick)
-        results += await _rollups(quick)
+        results += await _own_database(rollups.run, quick)
+        results += await _own_database(digests.run, quick)
     else:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: measuring SQLite only", file=sys.stderr)
         results = await update_handling.run(quick=quick, postgres_url=None)
