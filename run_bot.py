@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import log_handler
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -59,14 +60,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def configure_logging(settings: Settings, *, sandbox: bool) -> None:
     level = logging.getLevelName(settings.log_level)
+    filename = None
     if sandbox:
         # The terminal is the chat; logs go to a file so they do not interleave with it.
         Path("data").mkdir(exist_ok=True)
-        logging.basicConfig(
-            filename="data/sandbox.log", level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-        )
-    else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        filename = "data/sandbox.log"
+    logging.basicConfig(level=level, handlers=[log_handler(settings.log_format, filename)])
     logging.getLogger("aiogram.event").setLevel(max(level, logging.WARNING))
 
 

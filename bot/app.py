@@ -36,6 +36,7 @@ from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.media.posters import PosterRenderer, TemplateError, load_template
 from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
+from bot.monitoring import ErrorContextMiddleware, Metrics, MetricsEndpoint, UpdateMetricsMiddleware
 from bot.orders_http import OrdersEndpoint, install_unconfigured
 from bot.rsvp_http import RsvpEndpoint
 from bot.scheduling import JobRuntime, JobScheduler, SchedulerState
@@ -131,6 +132,7 @@ def build_dispatcher(
     events_isolation: BaseEventIsolation | None = None,
     update_dedupe: UpdateDedupe | None = None,
     posters: PosterRenderer | None = None,
+    metrics: Metrics | None = None,
     **workflow_data: Any,
 ) -> Dispatcher:
     """The dispatcher with every middleware and router, exactly as production and tests use it.
@@ -148,7 +150,10 @@ def build_dispatcher(
         posters=posters,
         **workflow_data,
     )
-    # First: a redelivered update must not count against the flood limit nor open a transaction.
+    # First (inside aiogram's errors middleware): the update_id of every log line, and the update metrics.
+    dp.update.outer_middleware(UpdateMetricsMiddleware(metrics))
+    dp.errors.outer_middleware(ErrorContextMiddleware())
+    # Then: a redelivered update must not count against the flood limit nor open a transaction.
     dp.update.outer_middleware(UpdateDedupeMiddleware(update_dedupe or MemoryUpdateDedupe()))
     dp.update.outer_middleware(ThrottleMiddleware(throttle, throttle_rate, ctx.translator))
     dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, ctx, on_outbox))
@@ -182,6 +187,7 @@ class BotApp:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner: web.AppRunner | None = None  # set by start() when the web server runs
     clicks: ClickTracker | None = None
+    metrics: Metrics | None = None
 
     async def health(self) -> dict[str, Any]:
         report: dict[str, Any] = {}
@@ -391,6 +397,8 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
     except FileNotFoundError:
         raise ConfigError("FONT_PATH", "is not a font file") from None
     menu = CommandMenu(bot, translator)
+    metrics = Metrics()  # this app's own registry, served at /metrics
+    sender.on_recorded = metrics.outbox_outcome
     dispatcher = build_dispatcher(
         ctx=ctx,
         sessionmaker=sessionmaker,
@@ -401,9 +409,11 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
         events_isolation=isolation,
         update_dedupe=RedisUpdateDedupe(redis, settings.update_dedupe_ttl_seconds) if redis else None,
         posters=posters,
+        metrics=metrics,
         menu=menu,
     )
     scheduler = build_job_scheduler(settings, redis)
+    scheduler.observe_runs(metrics.job_run)
     app = BotApp(
         settings=settings,
         bot=bot,
@@ -416,6 +426,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
         ctx=ctx,
         menu=menu,
         web_app=web.Application(),
+        metrics=metrics,
     )
     click_dedupe: ClickDedupe = RedisClickDedupe(redis) if redis is not None else MemoryClickDedupe()
     app.clicks = ClickTracker(sessionmaker, ctx, dedupe=click_dedupe)
@@ -429,6 +440,8 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
         install_unconfigured(app.web_app)
     RsvpEndpoint(sessionmaker, ctx, on_outbox=sender.wake).install(app.web_app)
     DashboardEndpoint(sessionmaker, ctx).install(app.web_app)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+    MetricsEndpoint(metrics, sessionmaker, metrics_token or None).install(app.web_app)
     scheduler.install_runtime(
         JobRuntime(
             settings=settings,

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     quiet_hours: str = "22:00-08:00"
     """Default quiet hours in each partner's local time ('off' for none); partners change theirs in /settings."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    """json: one JSON object per log line, with update_id or job_id when known (README: Monitoring)."""
+    metrics_token: SecretStr | None = None
+    """When set, GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: open to all."""
     throttle_rate: int = Field(default=8, ge=1, description="updates per user per throttle window")
     throttle_window_seconds: float = Field(default=4.0, gt=0)
     outbox_poll_seconds: float = Field(default=1.0, gt=0)

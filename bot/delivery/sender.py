@@ -104,10 +104,17 @@ class _Recorder:
     Outcomes are never dropped: a failed write is retried with the next ones.
     """
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock, linger: float = 0.0) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        clock: Clock,
+        linger: float = 0.0,
+        on_recorded: Callable[[str, int], None] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._clock = clock
         self._linger = linger
+        self._on_recorded = on_recorded
         self._queue: asyncio.Queue[_Done | None] = asyncio.Queue()
 
     def put(self, row: ClaimedMessage, outcome: Outcome) -> None:
@@ -162,6 +169,10 @@ class _Recorder:
             await uow.outbox.retry_later(retry)
             await uow.outbox.mark_dead(dead)
             await uow.outbox.mark_chats_unreachable(unreachable)
+        if self._on_recorded is not None:
+            for status, rows in (("sent", sent), ("pending", retry), ("dead", dead)):
+                if rows:
+                    self._on_recorded(status, len(rows))
         for d in batch:
             level = logging.DEBUG if d.outcome.status == "sent" else logging.WARNING
             log.log(
@@ -197,6 +208,8 @@ class OutboxSender:
     ) -> None:
         self._sessionmaker = sessionmaker
         self._claim_timeout = claim_timeout
+        self.on_recorded: Callable[[str, int], None] | None = None
+        """Told (status, how many) after each write of outcomes: sent | pending (retry later) | dead (metrics)."""
         self._bot = bot
         self._clock = clock
         self.limiter = limiter or DeliveryLimiter.in_memory(clock, DeliveryRates.for_rate(25))
@@ -229,7 +242,7 @@ class OutboxSender:
 
         Rounds follow each other without waiting for the previous round's last calls or their recording.
         """
-        recorder = _Recorder(self._sessionmaker, self._clock, self._record_linger)
+        recorder = _Recorder(self._sessionmaker, self._clock, self._record_linger, self.on_recorded)
         writer = asyncio.create_task(recorder.run(), name="outbox-recorder")
         try:
             while not self._stop.is_set():
@@ -263,7 +276,7 @@ class OutboxSender:
 
     async def drain_once(self) -> int:
         """Send one batch of due rows at the allowed pace and record every outcome; returns how many were sent."""
-        recorder = _Recorder(self._sessionmaker, self._clock)
+        recorder = _Recorder(self._sessionmaker, self._clock, on_recorded=self.on_recorded)
         writer = asyncio.create_task(recorder.run(), name="outbox-recorder")
         try:
             _, sent = await self._round(recorder)

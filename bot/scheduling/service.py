@@ -41,12 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -55,6 +57,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bot.logs import CURRENT_JOB_ID
 from bot.scheduling.conventions import JobArg, JobPolicy, JobRefError, check_ids, check_job_id, resolve_job
 from bot.scheduling.leader import ElectionState, LeaderElection, LeaderLock
 from bot.scheduling.runtime import JobRuntime, running_with
@@ -70,12 +73,38 @@ class RuntimeExecutor(AsyncIOExecutor):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__()
         self.runtime: JobRuntime | None = None
+        self.on_run: Callable[[str, str, float | None], None] | None = None
+        self._started: dict[str, tuple[str, float]] = {}
+        """job id -> (job function name, perf_counter at submission) of the runs in flight, for `on_run`."""
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         if self.runtime is None:
             raise RuntimeError("no JobRuntime installed: call JobScheduler.install_runtime() first")
-        with running_with(self.runtime):  # the job's task copies this context when it is created
-            super()._do_submit_job(job, run_times)
+        if self.on_run is not None:
+            self._started[job.id] = (str(job.func_ref).rpartition(":")[2], time.perf_counter())
+        job_token = CURRENT_JOB_ID.set(job.id)  # every log line of the run carries the job id
+        try:
+            with running_with(self.runtime):  # the job's task copies this context when it is created
+                super()._do_submit_job(job, run_times)
+        finally:
+            CURRENT_JOB_ID.reset(job_token)
+
+    def _run_job_success(self, job_id: str, events: list[Any]) -> None:
+        super()._run_job_success(job_id, events)
+        name, started = self._started.pop(job_id, (job_id, time.perf_counter()))
+        if self.on_run is not None:
+            seconds = time.perf_counter() - started
+            for event in events:
+                if event.code == EVENT_JOB_MISSED:  # too late for its misfire grace time: not run
+                    self.on_run(name, "missed", None)
+                else:
+                    self.on_run(name, "error" if event.code == EVENT_JOB_ERROR else "ok", seconds)
+
+    def _run_job_error(self, job_id: str, exc: BaseException, traceback: Any = None) -> None:
+        super()._run_job_error(job_id, exc, traceback)
+        name, started = self._started.pop(job_id, (job_id, time.perf_counter()))
+        if self.on_run is not None:
+            self.on_run(name, "error", time.perf_counter() - started)
 
     def running(self) -> list[asyncio.Future[Any]]:
         return [f for f in self._pending_futures if not f.done()]
@@ -137,6 +166,11 @@ class JobScheduler:
         self._elect = True
 
     # ------------------------------------------------------------------ lifecycle
+
+    def observe_runs(self, on_run: Callable[[str, str, float | None], None]) -> None:
+        """Call `on_run(job function name, outcome, seconds)` after every run: ok or error with its duration,
+        missed (too late for its misfire grace time) without one. Called on the event loop (metrics)."""
+        self._executor.on_run = on_run
 
     def install_runtime(self, runtime: JobRuntime) -> None:
         """Give jobs run by this scheduler the app's parts (called by the app factory)."""

@@ -17,6 +17,7 @@ from bot.app import build_dispatcher
 from bot.clock import ManualClock
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
+from bot.monitoring import Metrics
 from bot.sandbox.recording import BOT_USERNAME, Call, RecordingSession
 from bot.scheduling import JobRuntime
 from bot.services.context import ServiceContext
@@ -45,6 +46,7 @@ class BotHarness:
         throttle_rate: int = 1000,
         storage: BaseStorage | None = None,
         events_isolation: BaseEventIsolation | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         from zoneinfo import ZoneInfo
 
@@ -70,8 +72,11 @@ class BotHarness:
             on_outbox=self.sender.wake,
             storage=storage,
             events_isolation=events_isolation,
+            metrics=metrics,
             menu=self.menu,
         )
+        if metrics is not None:
+            self.sender.on_recorded = metrics.outbox_outcome
         self._update_ids = itertools.count(1)
         self._message_ids = itertools.count(1)
 
