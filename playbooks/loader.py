@@ -12,12 +12,32 @@ from bot.i18n import LOCALES_DIR, Translator
 from playbooks.schema import Playbook, PlaybookError, Rhythm, Vocabulary, parse_playbook_file
 
 PLAYBOOKS_DIR = Path(__file__).parent
+MEDIA_DIR = PLAYBOOKS_DIR / "media"
+"""Where a step's or touch's `media:` picture lives (the path in the YAML is relative to it)."""
+MEDIA_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+MAX_MEDIA_BYTES = 10 * 1024 * 1024
+"""Telegram's limit for a photo sent by a bot."""
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     playbooks: dict[str, Playbook]
     rhythms: dict[str, Rhythm]
+
+
+def media_problems(media: dict[str, str], folder: Path = MEDIA_DIR) -> list[str]:
+    """`media` maps where (e.g. `onboarding_7day:first_share`) to a step's media path: what is wrong with each
+    file (missing, not a picture Telegram takes as a photo, over 10 MB); empty when all are fine."""
+    problems = []
+    for where, name in media.items():
+        path = folder / name
+        if path.suffix.lower() not in MEDIA_SUFFIXES:
+            problems.append(f"{where}: media {name} must be a .jpg, .png or .webp picture")
+        elif not path.is_file():
+            problems.append(f"{where}: media {name} is not in {folder}")
+        elif path.stat().st_size > MAX_MEDIA_BYTES:
+            problems.append(f"{where}: media {name} is over 10 MB")
+    return problems
 
 
 def locale_text_keys(directory: Path = LOCALES_DIR) -> frozenset[str]:

@@ -16,6 +16,7 @@ from bot.domain.lead_stages import StageCatalog
 from bot.domain.rules import Plan
 from bot.domain.schedule import DEFAULT_QUIET
 from bot.i18n import Translator
+from playbooks.loader import MEDIA_DIR as PLAYBOOK_MEDIA
 from playbooks.schema import Playbook, Rhythm
 
 
@@ -61,5 +62,7 @@ class ServiceContext:
     """The playbooks (playbooks/*.yaml) by key, validated at start-up; none: no partner enters one."""
     rhythms: dict[str, Rhythm] = field(default_factory=dict)
     """The rhythms (playbooks/*.yaml of kind rhythm, e.g. tiered_ops) by key; none: no segments, no touches."""
+    playbook_media: Path = PLAYBOOK_MEDIA
+    """The folder a playbook step's or touch's `media:` path is relative to (playbooks/media/)."""
     redis: Redis | None = None
     """The shared Redis when REDIS_URL is set: leaderboards are read from its sorted sets (else from SQL)."""

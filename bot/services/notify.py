@@ -112,6 +112,39 @@ async def enqueue_photo(
     )
 
 
+CAPTION_LIMIT = 1024
+"""Telegram's longest photo caption."""
+
+
+async def enqueue_step(
+    uow: UnitOfWork,
+    ctx: ServiceContext,
+    *,
+    recipient: Partner,
+    dedupe_key: str,
+    text: str,
+    media: str | None,
+    reply_markup: dict[str, Any] | None = None,
+) -> bool:
+    """A playbook step's or rhythm touch's message: the text alone, or with `media` (a picture under
+    `ctx.playbook_media`) the picture with the text as its caption and the buttons under it. A text longer than a
+    caption may be goes as its own message after the picture (`<key>:text`), keeping the buttons."""
+    if media is None:
+        return await enqueue_text(
+            uow, ctx, recipient=recipient, dedupe_key=dedupe_key, text=text, reply_markup=reply_markup
+        )
+    photo = ctx.playbook_media / media
+    if len(text) <= CAPTION_LIMIT:
+        return await enqueue_photo(
+            uow, ctx, recipient=recipient, dedupe_key=dedupe_key, photo=photo, caption=text, reply_markup=reply_markup
+        )
+    queued = await enqueue_photo(uow, ctx, recipient=recipient, dedupe_key=dedupe_key, photo=photo)
+    await enqueue_text(
+        uow, ctx, recipient=recipient, dedupe_key=f"{dedupe_key}:text", text=text, reply_markup=reply_markup
+    )
+    return queued
+
+
 async def enqueue_media(
     uow: UnitOfWork,
     ctx: ServiceContext,

@@ -16,7 +16,7 @@ from bot.domain.events import EventSource, EventType
 from bot.i18n import Texts
 from bot.services.acting import Audited, language_of, require_admin
 from bot.services.context import ServiceContext
-from bot.services.notify import enqueue_text
+from bot.services.notify import enqueue_step, enqueue_text
 from bot.services.rhythm import RhythmService, RhythmStats, touch_markup
 from bot.services.views import PartnerView
 from playbooks.engine import (
@@ -36,7 +36,7 @@ from playbooks.engine import (
     progress,
     should_start,
 )
-from playbooks.loader import load_all, locale_text_keys
+from playbooks.loader import load_all, locale_text_keys, media_problems
 from playbooks.schema import Button, Playbook, PlaybookError, Vocabulary
 from storage.models import Partner, PlaybookProgress
 from storage.uow import UnitOfWork
@@ -175,10 +175,10 @@ def load_playbooks() -> dict[str, Playbook]:
         playbooks = load_all(vocabulary=Vocabulary(locale_text_keys())).playbooks
     except PlaybookError as exc:
         raise ConfigError("PLAYBOOKS", "; ".join(exc.issues)) from None
-    # step media is not delivered yet: refuse it rather than send the text alone
-    with_media = [f"{p.key}:{s.key}" for p in playbooks.values() for s in p.steps if s.message.media is not None]
-    if with_media:
-        raise ConfigError("PLAYBOOKS", f"step media is not supported yet: {', '.join(with_media)}")
+    media = {f"{p.key}:{s.key}": s.message.media for p in playbooks.values() for s in p.steps if s.message.media}
+    problems = media_problems(media)
+    if problems:
+        raise ConfigError("PLAYBOOKS", "; ".join(problems))
     return playbooks
 
 
@@ -243,12 +243,13 @@ class PlaybookService(Audited):
             if isinstance(decision, Send):
                 values: dict[str, object] = dict(decision.values)
                 values.update(await self._params(partner, row, decision.params))
-                await enqueue_text(
+                await enqueue_step(
                     self._uow,
                     self._ctx,
                     recipient=partner,
                     dedupe_key=decision.dedupe_key,
                     text=t(decision.text_key, **values),
+                    media=decision.media,
                     reply_markup=_markup(decision.buttons, t),
                 )
             elif isinstance(decision, Nudge):

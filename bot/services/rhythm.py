@@ -25,9 +25,9 @@ from bot.i18n import Texts
 from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.metrics import MetricsService, PartnerMetrics
-from bot.services.notify import enqueue_text, partner_zone
+from bot.services.notify import enqueue_step, partner_zone
 from playbooks.engine import Event
-from playbooks.loader import load_all, locale_text_keys
+from playbooks.loader import load_all, locale_text_keys, media_problems
 from playbooks.rhythm import (
     RhythmState,
     SegmentChanged,
@@ -64,7 +64,7 @@ def load_rhythms() -> dict[str, Rhythm]:
                 where = f"{rhythm.key}:{segment.key}:{touch.key}"
                 message = touch.message
                 if message.media is not None:
-                    problems.append(f"{where}: touch media is not supported yet")
+                    problems += media_problems({where: message.media})
                 if message.params:
                     problems.append(f"{where}: touch message params are not supported")
                 if any(b.action.contact for b in message.buttons):
@@ -259,12 +259,13 @@ class RhythmService:
             if isinstance(decision, SegmentChanged):
                 await self._uow.rhythm.add_events_once([self._change(partner, row, decision, now)])
             elif isinstance(decision, SendTouch):
-                await enqueue_text(
+                await enqueue_step(
                     self._uow,
                     self._ctx,
                     recipient=partner,
                     dedupe_key=decision.dedupe_key,
                     text=t(decision.text_key),
+                    media=decision.media,
                     reply_markup=touch_markup(decision.buttons, t),
                 )
                 row.stopped_at = None

@@ -5,14 +5,17 @@ resume for everyone or one partner."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import func, select
 
 from bot.domain.events import EventSource, EventType
 from bot.scheduling import running_with
 from bot.scheduling.jobs import tick_playbooks
 from bot.services.playbooks import load_playbooks
+from playbooks.loader import media_problems
 from storage.models import AuditEntry, Event, Partner, PartnerBadge, PlaybookProgress, PlaybookSwitch
 from storage.uow import UnitOfWork
 from tests.support.harness import ADMIN_ID, BotHarness, tg_user
@@ -301,3 +304,38 @@ async def test_partner_is_denied_and_bad_input_writes_nothing(harness: BotHarnes
             await s.execute(select(func.count()).select_from(AuditEntry).where(AuditEntry.action.like("playbook.%")))
         ).scalar_one()
     assert (switches, set(statuses), audit) == (0, {"active"}, 0)
+
+
+async def test_a_step_with_media_sends_the_picture_with_its_text_as_caption(
+    harness: BotHarness, tmp_path: Path
+) -> None:
+    h = harness
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(tmp_path / "share.png")
+    playbook = load_playbooks()[PB]
+    steps = tuple(
+        s.model_copy(update={"message": s.message.model_copy(update={"media": "share.png"})})
+        if s.key == "first_share"
+        else s
+        for s in playbook.steps
+    )
+    h.ctx.playbooks = {PB: playbook.model_copy(update={"steps": steps})}
+    h.ctx.playbook_media = tmp_path
+    inbox = Inbox(h)
+    await h.send(ALL, "/start")
+    await hours(h, inbox, 24)  # 09:00 on day 1
+    [photo] = h.session.of("sendPhoto", ALL.id)
+    assert photo.params["caption"] == en(h, "first_share", 1)
+    [[button]] = photo.params["reply_markup"]["inline_keyboard"]
+    assert button["text"] == h.t("en", "playbooks.buttons.today")
+    assert en(h, "first_share", 1) not in inbox.got[ALL.id]  # not sent twice as text
+
+
+def test_step_media_is_checked_at_start_up(tmp_path: Path) -> None:
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    (tmp_path / "big.jpg").write_bytes(b"\0" * (10 * 1024 * 1024 + 1))
+    assert media_problems({"a": "ok.png"}, tmp_path) == []
+    assert media_problems({"b": "gone.png", "c": "notes.txt", "d": "big.jpg"}, tmp_path) == [
+        f"b: media gone.png is not in {tmp_path}",
+        "c: media notes.txt must be a .jpg, .png or .webp picture",
+        "d: media big.jpg is over 10 MB",
+    ]
