@@ -180,7 +180,7 @@ class DigestService:
         now = self._ctx.clock.now()
         today = BehaviourService(self._uow, self._ctx).today(now)
         members = await self._uow.digests.members(lead.tree_path)
-        quiet = await self._dormant(lead, members, today)
+        quiet, _ = await self._dormant(lead, members, today)
         days = [(today - timedelta(days=n)).isoformat() for n in range(NUDGE_EVERY_DAYS)]
         recent = await self._uow.outbox.existing_keys([nudge_key(m.id, day) for m in quiet for day in days])
         nudged = skipped = 0
@@ -209,20 +209,23 @@ class DigestService:
             raise LookupError(f"partner {actor.id} does not exist")
         return lead
 
-    async def _dormant(self, lead: Partner, members: Sequence[Partner], today: date) -> list[Partner]:
+    async def _dormant(
+        self, lead: Partner, members: Sequence[Partner], today: date
+    ) -> tuple[list[Partner], dict[int, date]]:
+        """The dormant members, longest quiet first, and every member's last action day (read once)."""
         last = await self._uow.rollups.last_action_days(today, lead.tree_path)
         zone = self._ctx.timezone
         joined = {m.id: m.joined_at.astimezone(zone).date() for m in members}
         by_id = {m.id: m for m in members}
-        return [by_id[p] for p in dormant(last, joined, today, DORMANT_DAYS)]
+        return [by_id[p] for p in dormant(last, joined, today, DORMANT_DAYS)], last
 
     async def _build(self, lead: Partner, name: PeriodName, until: date, kind: str, t: Texts) -> Digest:
         behaviour = BehaviourService(self._uow, self._ctx)
         report = await behaviour.report(name, lead.tree_path, today=until)
         members = list(await self._uow.digests.members(lead.tree_path))
-        quiet = await self._dormant(lead, members, until)
+        quiet, last = await self._dormant(lead, members, until)
         lines = [self._title(report, kind, len(members), t), *behaviour_lines(report, t), ""]
-        lines += self._dormant_lines(quiet, await self._uow.rollups.last_action_days(until, lead.tree_path), t)
+        lines += self._dormant_lines(quiet, last, t)
         overdue = await LeadService(self._uow, self._ctx).overdue_by_member(lead)
         names = {m.id: display_name(m) for m in members}
         if overdue:
