@@ -6,7 +6,16 @@ keyboards into outbox rows.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+Id = Annotated[int, Field(ge=0, le=2**63 - 1)]
+"""A row id (BIGINT). Callback data is whatever the client sends: out of range, a forged press does not match its
+handler (it gets the stale-button answer) instead of overflowing the database driver."""
+Index = Annotated[int, Field(ge=0, le=2**31 - 1)]
+"""A page, a version number or a quiz index: small, never negative."""
 
 
 class LanguageCallback(CallbackData, prefix="lang"):
@@ -34,7 +43,7 @@ class BroadcastCallback(CallbackData, prefix="bc"):
 class ContentCallback(CallbackData, prefix="ct"):
     action: str
     """poster | shared | copy — on an item of the daily pack."""
-    id: int
+    id: Id
 
 
 class LibraryCallback(CallbackData, prefix="lib"):
@@ -43,8 +52,8 @@ class LibraryCallback(CallbackData, prefix="lib"):
     action: str
     """page (list page `page`) · open (item) · edit (ask for `field`) · archive | restore · everyone (audience
     button, in the form or an edit) · save | cancel (the add form's preview)."""
-    item: int = 0
-    page: int = 0
+    item: Id = 0
+    page: Index = 0
     """The list page to go back to."""
     field: str = ""
     """title | text | url | tags | audience | schedule, for `edit`."""
@@ -60,7 +69,7 @@ class RulesCallback(CallbackData, prefix="ru"):
 
     action: str
     """file (send the plan file of `version`) · publish (confirmed) | cancel — on the publish confirmation."""
-    version: int = 0
+    version: Index = 0
     check: str = ""
     """The first characters of the draft's checksum: a publish press for a draft replaced since is refused."""
 
@@ -70,7 +79,7 @@ class PayoutCallback(CallbackData, prefix="po"):
 
     action: str
     """approve · reject (asks for the reason) · pay (asks for the payment reference)."""
-    id: int
+    id: Id
 
 
 class OrdersCsvCallback(CallbackData, prefix="oc"):
@@ -93,7 +102,7 @@ class FlagCallback(CallbackData, prefix="fl"):
 
     action: str
     """release · void."""
-    id: int
+    id: Id
 
 
 class LeadCallback(CallbackData, prefix="ld"):
@@ -105,7 +114,7 @@ class LeadCallback(CallbackData, prefix="ld"):
     deletion). The service checks the lead is the presser's own."""
 
     action: str
-    id: int = 0
+    id: Id = 0
     value: str = ""
 
 
@@ -113,7 +122,7 @@ class LeadListCallback(CallbackData, prefix="lds"):
     """A page of /leads: `lds:<kind>:<page>:<query>`; kind is all | overdue | a stage key | q (search)."""
 
     kind: str = "all"
-    page: int = 0
+    page: Index = 0
     query: str = ""
 
 
@@ -122,7 +131,7 @@ class CampaignCallback(CallbackData, prefix="cmp"):
 
     action: str
     """activate · deactivate."""
-    id: int
+    id: Id
 
 
 class CouponCallback(CallbackData, prefix="cpn"):
@@ -130,7 +139,7 @@ class CouponCallback(CallbackData, prefix="cpn"):
 
     action: str
     """take."""
-    id: int
+    id: Id
 
 
 class ProgramEventCallback(CallbackData, prefix="pev"):
@@ -138,7 +147,7 @@ class ProgramEventCallback(CallbackData, prefix="pev"):
 
     action: str
     """cancel."""
-    id: int
+    id: Id
 
 
 class ChatOrderCallback(CallbackData, prefix="cho"):
@@ -146,7 +155,7 @@ class ChatOrderCallback(CallbackData, prefix="cho"):
 
     action: str
     """confirm · reject (asks for the reason)."""
-    id: int
+    id: Id
     src: str = "n"
     """n: the notice (the pressed message loses its buttons) · l: the /orders list (it is redrawn)."""
 
@@ -154,7 +163,7 @@ class ChatOrderCallback(CallbackData, prefix="cho"):
 class ProductPageCallback(CallbackData, prefix="prd"):
     """A page of the product catalogue in /product: `prd:<page>` (from 0)."""
 
-    page: int
+    page: Index
 
 
 class PlaybookCallback(CallbackData, prefix="pbk"):
@@ -181,21 +190,21 @@ class CourseCallback(CallbackData, prefix="crs"):
     action: str
     course: str = ""
     lesson: str = ""
-    q: int = 0
-    a: int = 0
+    q: Index = 0
+    a: Index = 0
 
 
 class StoryCallback(CallbackData, prefix="sty"):
     """An admin's notice of a new case story: `sty:approve|reject:<story id>` (reject asks for the reason)."""
 
     action: str
-    id: int
+    id: Id
 
 
 class StoriesPageCallback(CallbackData, prefix="stp"):
     """A page of /stories: `stp:<page>` (from 0, newest first)."""
 
-    page: int
+    page: Index
 
 
 class RankCallback(CallbackData, prefix="rk"):
