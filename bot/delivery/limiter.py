@@ -91,6 +91,10 @@ class MemoryPause:
     async def extend(self, until_ms: int) -> None:
         self._until = max(self._until, until_ms)
 
+    def shift(self, delta_ms: int) -> None:
+        """The clock stepped by `delta_ms`: a pause in force keeps the time it had left."""
+        self._until += delta_ms
+
 
 _EXTEND_PAUSE = """
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -153,6 +157,8 @@ class DeliveryLimiter:
         self._global = self._store("global")
         self._local: dict[str, StateStore] = {}
         self._next_prune = 0
+        self._last_ms = 0
+        """The latest time read, to notice the clock stepping back (NTP)."""
 
     @classmethod
     def in_memory(cls, clock: Clock, rates: DeliveryRates) -> DeliveryLimiter:
@@ -191,19 +197,20 @@ class DeliveryLimiter:
         return store
 
     async def _check(self, store: StateStore, rates: list[Rate], weight: int = 1) -> float:
-        decision: Decision = await _resolve(store.check(self._gcra, rates, _epoch_ms(self._clock), weight))
+        decision: Decision = await _resolve(store.check(self._gcra, rates, self._now_ms(), weight))
         if decision.allowed:
             return 0.0
         return max(1, decision.retry_after_ms or 1) / 1000
 
     async def paused_for(self) -> float:
         """Seconds until the bot may call the Bot API again after a 429; 0 when it may now."""
-        remaining_ms = await self._pause.until_ms() - _epoch_ms(self._clock)
+        now_ms = self._now_ms()
+        remaining_ms = await self._pause.until_ms() - now_ms
         return max(0, remaining_ms) / 1000
 
     async def pause(self, seconds: float) -> None:
         """Hold every sender back for `seconds` from now (Telegram's retry_after)."""
-        await self._pause.extend(_epoch_ms(self._clock) + math.ceil(seconds * 1000))
+        await self._pause.extend(self._now_ms() + math.ceil(seconds * 1000))
 
     async def take_global(self, slots: int = 1) -> float:
         """Take `slots` slots of the bot-wide rate at once (at most the burst): 0 when taken, else the seconds
@@ -220,6 +227,20 @@ class DeliveryLimiter:
     def chat_interval(chat_id: int) -> float:
         """The spacing of messages to one chat, used to spread a chat's backlog over time."""
         return GROUP_INTERVAL_S if chat_id < 0 else CHAT_INTERVAL_S
+
+    def _now_ms(self) -> int:
+        """The clock's time in epoch milliseconds. When it stepped back by more than a second (NTP), the in-memory
+        buckets hold times that are now in the future and would refuse every message for as long as the step: they
+        are forgotten, and a 429 pause in force keeps only what was left of it."""
+        now_ms = _epoch_ms(self._clock)
+        if self._redis is None and now_ms < self._last_ms - SECOND_MS:
+            self._global = self._store("global")
+            self._local.clear()
+            self._next_prune = 0
+            if isinstance(self._pause, MemoryPause):
+                self._pause.shift(now_ms - self._last_ms)
+        self._last_ms = now_ms
+        return now_ms
 
     def _prune(self) -> None:
         """Forget in-memory chat buckets that have fully drained, so memory stays flat over long broadcasts."""

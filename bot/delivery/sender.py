@@ -42,6 +42,7 @@ MAX_HOLD_SECONDS = 2.0
 """Longest a round waits for rate slots while holding claimed rows; the rest go back to the queue."""
 
 WRITE_RETRY_SECONDS = 1.0
+UNREACHABLE_ERROR = "403 not sent: the partner blocked the bot and has not written since"
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -306,7 +307,7 @@ class OutboxSender:
         if not claimed:
             return 0, 0
         now = self._clock.now()
-        first, give_back = self._first_per_chat(claimed, now)
+        first, give_back = self._first_per_chat(await self._skip_unreachable(claimed, recorder), now)
         waiting = list(reversed(first))  # popped from the end, oldest first
         started = 0
         try:
@@ -338,6 +339,16 @@ class OutboxSender:
                 async with UnitOfWork(self._sessionmaker) as uow:
                     await uow.outbox.give_back(give_back)
         return len(claimed), started
+
+    async def _skip_unreachable(self, claimed: list[ClaimedMessage], recorder: _Recorder) -> list[ClaimedMessage]:
+        """Rows for partners who blocked the bot are dead letters without another call (each would be one more 403)
+        until the partner writes to the bot again; the other rows, to be sent."""
+        async with UnitOfWork(self._sessionmaker) as uow:
+            blocked = await uow.outbox.unreachable_chats({row.chat_id for row in claimed})
+        for row in claimed:
+            if row.chat_id in blocked:
+                recorder.put(row, Outcome("dead", UNREACHABLE_ERROR))
+        return [row for row in claimed if row.chat_id not in blocked]
 
     async def _claim(self) -> list[ClaimedMessage]:
         async with UnitOfWork(self._sessionmaker) as uow:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -220,6 +220,13 @@ class OutboxRepository:
             .values(status="pending")
         )
         return int(getattr(result, "rowcount", 0))
+
+    async def unreachable_chats(self, chat_ids: Collection[int]) -> set[int]:
+        """Which of these chats are partners who blocked the bot (a 403) and have not written to it since."""
+        if not chat_ids:
+            return set()
+        query = select(Partner.tg_user_id).where(Partner.tg_user_id.in_(list(chat_ids)), Partner.unreachable.is_(True))
+        return {int(chat) for chat in (await self._session.execute(query)).scalars()}
 
     async def mark_partner_unreachable(self, chat_id: int) -> None:
         await self._session.execute(update(Partner).where(Partner.tg_user_id == chat_id).values(unreachable=True))
