@@ -1,5 +1,6 @@
-"""Update handling: the full stack (throttle, one DB transaction, partner lookup, event write, i18n,
-reply) against a bare aiogram dispatcher with a trivial handler, both fed the same way in one run."""
+"""Update handling: `/today` through the full stack (throttle, one DB transaction, partner lookup, the day's
+pack with tracked links, event write, i18n, reply) against a bare aiogram dispatcher with a trivial `/today`
+handler, both fed the same way in one run. Three evergreen content items are live, so the pack is real."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.filters import Command
 from aiogram.types import Chat, Message, MessageEntity, Update, User
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from benchmarks.report import Result
 from bot.app import build_dispatcher
@@ -28,6 +30,8 @@ from bot.services.menu import CommandMenu
 from bot.throttle import MemoryThrottle
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
+from storage.models import ContentItem
+from storage.uow import UnitOfWork
 
 TARGET_RATIO = 0.30
 TARGET_P99_MS = 20.0
@@ -67,7 +71,7 @@ def _bot() -> Bot:
 async def _bare(updates: list[Update]) -> tuple[float, list[float]]:
     bot, dp, router = _bot(), Dispatcher(), Router()
 
-    @router.message(Command("me"))
+    @router.message(Command("today"))
     async def trivial(message: Message) -> None:
         await message.answer("ok")
 
@@ -78,6 +82,21 @@ async def _bare(updates: list[Update]) -> tuple[float, list[float]]:
         await bot.session.close()
 
 
+async def _seed_content(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    now = datetime.now(UTC)
+    async with UnitOfWork(sessionmaker) as uow:
+        for n in range(1, 4):
+            uow.session.add(
+                ContentItem(
+                    title=f"Bench item {n}",
+                    text=f"Bench item {n}: {{link}}",
+                    url=f"https://shop.example/p/{n}",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+
+
 async def _full(database_url: str, updates: list[Update]) -> tuple[float, list[float]]:
     engine = create_engine(database_url)
     await upgrade_to_head(engine)
@@ -85,6 +104,7 @@ async def _full(database_url: str, updates: list[Update]) -> tuple[float, list[f
     translator = Translator.load("en")
     ctx = ServiceContext(SystemClock(), translator, frozenset(), ZoneInfo("Asia/Shanghai"), bot_username="bench_bot")
     sessionmaker = create_sessionmaker(engine)
+    await _seed_content(sessionmaker)
     sender = OutboxSender(sessionmaker, bot, SystemClock())
     dp = build_dispatcher(
         ctx=ctx,
@@ -109,7 +129,7 @@ def _p99(latencies: list[float]) -> float:
 
 async def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
     count = 600 if quick else 3000
-    updates = [_update(i, 1 + i % USERS, "/me") for i in range(1, count + 1)]
+    updates = [_update(i, 1 + i % USERS, "/today") for i in range(1, count + 1)]
     results = []
     backends: list[tuple[str, Callable[[], str]]] = []
     tmp = Path(tempfile.mkdtemp(prefix="pa-bench-"))
@@ -121,7 +141,7 @@ async def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
         full_rate, latencies = await _full(url(), updates)
         results.append(
             Result(
-                f"/me update handling ({name})",
+                f"/today update handling ({name})",
                 "updates/s vs bare",
                 f">= {TARGET_RATIO:.2f}x bare",
                 full_rate,
@@ -133,7 +153,7 @@ async def run(*, quick: bool, postgres_url: str | None) -> list[Result]:
         p99 = _p99(latencies)
         results.append(
             Result(
-                f"/me update handling ({name})",
+                f"/today update handling ({name})",
                 "p99 latency",
                 f"<= {TARGET_P99_MS:.0f} ms",
                 p99,

@@ -318,9 +318,10 @@ class ContentService:
         if pushed and stored is not None:
             stored.pushed = True
         links = await self._links(partner, [i.id for i in items])
+        uploaded = await uow.files.many([media_key(i) for i in items if i.media_kind and not i.media_file_id])
         views = []
         for item in items:
-            file_id = item.media_file_id or await uow.files.get(media_key(item))
+            file_id = item.media_file_id or uploaded.get(media_key(item))
             path = Path(item.media_path) if item.media_path else None
             if path is not None and not path.is_file():
                 path = None  # the kept original is gone: Telegram's copy, or the text alone
@@ -355,15 +356,20 @@ class ContentService:
 
     async def _record_sent(self, partner: Partner, pack: PackView, channel: str) -> None:
         """content_sent once per item per partner per local day, whichever way it arrived first."""
-        for item in pack.items:
-            await self._uow.events.add_once(
-                dedupe_key=f"content_sent:{partner.id}:{pack.day.isoformat()}:{item.content_id}",
-                partner_id=partner.id,
-                type=EventType.CONTENT_SENT,
-                occurred_at=self._ctx.clock.now(),
-                source=EventSource.SCHEDULER if channel == "push" else EventSource.BOT,
-                payload={"content_id": item.content_id, "channel": channel, "day": pack.day.isoformat()},
-            )
+        now, day = self._ctx.clock.now(), pack.day.isoformat()
+        await self._uow.events.add_many_once(
+            [
+                {
+                    "dedupe_key": f"content_sent:{partner.id}:{day}:{item.content_id}",
+                    "partner_id": partner.id,
+                    "type": EventType.CONTENT_SENT,
+                    "occurred_at": now,
+                    "source": EventSource.SCHEDULER if channel == "push" else EventSource.BOT,
+                    "payload": {"content_id": item.content_id, "channel": channel, "day": day},
+                }
+                for item in pack.items
+            ]
+        )
 
     # ------------------------------------------------------------------ tracked links
 
@@ -449,7 +455,7 @@ class ContentService:
     async def record_inline_share(self, partner_id: int, result_id: str, inline_message_id: str | None) -> bool:
         """A result chosen in inline mode was posted: a `shared` event, channel inline. False for foreign ids."""
         kind, _, raw_id = result_id.partition(":")
-        if kind not in RESULT_KINDS or not raw_id.isdigit():
+        if kind not in RESULT_KINDS or not raw_id.isdecimal() or len(raw_id) > 12:
             return False
         content_id = int(raw_id)
         if await self._uow.content.get(content_id) is None:
@@ -493,7 +499,7 @@ class ContentService:
         partner = await self._require(partner_id)
         query = query.strip()
         items: list[ContentItem]
-        if query.startswith("#") and query[1:].isdigit():
+        if query.startswith("#") and query[1:].isdecimal() and len(query) <= 13:
             found = await uow.content.get(int(query[1:]))
             items = self._for(partner, [found] if found is not None and found.status == "active" else [])
         elif query:
@@ -559,7 +565,7 @@ class ContentService:
             if not pack.items:
                 raise UsageError("content.today.empty")
             return pack.items[0].content_id
-        if ref.isdigit():
+        if ref.isdecimal() and len(ref) <= 12:
             return (await self._active_item(int(ref))).id
         found = self._for(partner, await self._uow.content.search(ref, INLINE_LIMIT))
         if not found:

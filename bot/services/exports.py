@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import re
 import shutil
 import tempfile
 import zipfile
@@ -30,9 +31,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
-
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from bot.domain.exports import ExportRequest, Period, parse_export_args, percent, safe_cell
 from bot.domain.leads import mask_phone
@@ -369,16 +367,22 @@ class _CsvSink:
         self._file.close()
 
 
+XLSX_ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+"""The control characters an XLSX cell cannot hold (openpyxl's ILLEGAL_CHARACTERS_RE)."""
+
+
 def _xlsx_value(value: Cell) -> Cell:
     if isinstance(value, int):
         return value
-    return ILLEGAL_CHARACTERS_RE.sub("", value)[:XLSX_TEXT_MAX]
+    return XLSX_ILLEGAL.sub("", value)[:XLSX_TEXT_MAX]
 
 
 class _XlsxSink:
     """openpyxl in write-only mode: rows go to a temporary part as they are appended, not into memory."""
 
     def __init__(self, path: Path, header: Sequence[str], title: str) -> None:
+        from openpyxl import Workbook  # imported on first use: openpyxl is 6 MB a process holds for nothing otherwise
+
         self._path = path
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet(title)

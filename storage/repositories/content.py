@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -197,6 +197,13 @@ class FileRepository:
     async def get(self, key: str) -> str | None:
         row = await self._session.get(TelegramFile, key)
         return row.file_id if row else None
+
+    async def many(self, keys: Collection[str]) -> dict[str, str]:
+        """key → Telegram file id, for the keys that have one (one query)."""
+        if not keys:
+            return {}
+        result = await self._session.execute(select(TelegramFile).where(TelegramFile.key.in_(set(keys))))
+        return {row.key: row.file_id for row in result.scalars()}
 
     async def put(self, key: str, file_id: str, now: datetime) -> None:
         insert = _insert(self._session)

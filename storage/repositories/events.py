@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -58,6 +58,15 @@ class EventRepository:
         )
         result = await self._session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
+
+    async def add_many_once(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """`add_once` for several events in one statement: each row has add_once's keyword arguments."""
+        if not rows:
+            return
+        dialect_insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        values = [{**row, "payload": dict(row.get("payload") or {})} for row in rows]
+        stmt = dialect_insert(Event).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        await self._session.execute(stmt)
 
     async def add_many(self, rows: list[dict[str, Any]]) -> None:
         """Bulk insert (clicks recorded in batches); each row has the `add` fields."""

@@ -105,6 +105,8 @@ class LeadRepository:
             conditions.append(self._overdue(*overdue))
             order = [func.coalesce(Lead.last_followup_at, Lead.created_at), Lead.number]
         total = (await self._session.execute(select(func.count()).select_from(Lead).where(*conditions))).scalar_one()
+        if total <= offset:
+            return [], int(total)  # nothing on this page (every /today of a partner without overdue leads)
         stmt = select(Lead).where(*conditions).order_by(*order).offset(offset).limit(limit)
         return (await self._session.execute(stmt)).scalars().all(), int(total)
 

@@ -13,10 +13,17 @@ from storage.models import Partner
 class PartnerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        # The session's identity map holds unchanged rows weakly: the update's own partner, looked up by
+        # Telegram id in the middleware and dropped once its view is built, would be read again by id in
+        # the use case. Holding it for the unit of work lets `get` answer from the map (one query less).
+        self._held: list[Partner] = []
 
     async def by_tg_id(self, tg_user_id: int) -> Partner | None:
         result = await self._session.execute(select(Partner).where(Partner.tg_user_id == tg_user_id))
-        return result.scalar_one_or_none()
+        partner = result.scalar_one_or_none()
+        if partner is not None:
+            self._held.append(partner)
+        return partner
 
     async def get(self, partner_id: int) -> Partner | None:
         return await self._session.get(Partner, partner_id)
