@@ -171,7 +171,7 @@ class DashboardEndpoint:
 
     async def partner(self, request: web.Request, uc: UseCases, viewer: Viewer) -> web.Response:
         raw = request.match_info["partner_id"]
-        detail = await uc.dashboard.partner(viewer, int(raw)) if raw.isdigit() and len(raw) < 19 else None
+        detail = await uc.dashboard.partner(viewer, int(raw)) if raw.isdecimal() and len(raw) < 19 else None
         if detail is None:
             return self._message(request, viewer, "dashboard.not_found", status=404)
         return self._render(request, viewer, "dashboard_partner.html", nav="partners", detail=detail)

@@ -81,6 +81,21 @@ class UnitOfWorkMiddleware(BaseMiddleware):
         return result
 
 
+def without_nul(update: Update) -> Update:
+    """The update with U+0000 in its message's text or caption turned into a space (the same length, so entity
+    offsets still hold): PostgreSQL text cannot store it, and every search or save of such a text failed."""
+    message = update.message
+    if message is None or "\x00" not in f"{message.text or ''}{message.caption or ''}":
+        return update
+    fields = {name: value.replace("\x00", " ") for name in ("text", "caption") if (value := getattr(message, name))}
+    return update.model_copy(update={"message": message.model_copy(update=fields)})
+
+
+class NulTextMiddleware(BaseMiddleware):
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        return await handler(without_nul(event) if isinstance(event, Update) else event, data)
+
+
 class PartnerMiddleware(BaseMiddleware):
     """Puts the current partner and their texts into the handler data.
 

@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from bot.domain.events import EventType
-from bot.domain.model_files import FieldError, as_tuples, describe_errors
+from bot.domain.model_files import FieldError, as_tuples, describe_errors, load_yaml
 from bot.domain.rules import Condition
 
 
@@ -360,8 +360,8 @@ class Rhythm(_Model):
 def parse_playbook_file(text: str, source: str, vocabulary: Vocabulary) -> Playbook | Rhythm:
     """Validate one YAML file's text (`source` is its name, for messages)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = load_yaml(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2026-02-30; too deep nesting
         raise PlaybookError([f"{source}: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):
         raise PlaybookError([f"{source}: a playbook file is a mapping (kind, key, name, ...)"])

@@ -153,7 +153,7 @@ def parse_max_uses(text: str) -> int | None:
     raw = text.strip().lower()
     if not raw or raw in NO_VALUE:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_USES_MAX:
+    if not raw.isdecimal() or len(raw) > 12 or not 1 <= int(raw) <= MAX_USES_MAX:
         raise CampaignInputError("campaigns.error.max_uses", value=text)
     return int(raw)
 
@@ -269,7 +269,7 @@ def parse_capacity(text: str) -> int | None:
     raw = text.strip().lower()
     if not raw or raw in NO_VALUE:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= CAPACITY_MAX:
+    if not raw.isdecimal() or len(raw) > 12 or not 1 <= int(raw) <= CAPACITY_MAX:
         raise CampaignInputError("campaigns.error.capacity", value=text)
     return int(raw)
 
@@ -305,7 +305,7 @@ def parse_event_ref(token: str) -> EventRef | None:
     raw = token.strip().lower()
     if raw.startswith("#"):
         raw = raw[1:]
-    if raw.isdigit() and len(raw) <= 12:
+    if raw.isdecimal() and len(raw) <= 12:
         return EventRef(number=int(raw))
     if raw and len(raw) <= 32 and raw.isascii() and raw.isalnum():
         return EventRef(slug=raw)

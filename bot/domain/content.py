@@ -210,7 +210,7 @@ def parse_schedule(text: str) -> Schedule:
                 raise UsageError("content.error.date", value=token) from None
         elif word in WEEKDAY_NAMES:
             weekdays.update(WEEKDAY_NAMES[word])
-        elif word.isdigit() and 1 <= int(word) <= 7:
+        elif word.isdecimal() and len(word) == 1 and 1 <= int(word) <= 7:
             weekdays.add(int(word))
         else:
             raise UsageError("content.error.schedule", value=token)

@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.domain.model_files import FieldError, as_tuples, describe_errors
+from bot.domain.model_files import FieldError, as_tuples, describe_errors, load_yaml
 
 KEY_MAX = 16
 """Course and lesson keys ride in buttons' callback data (64 bytes in all), so they are short."""
@@ -179,8 +179,8 @@ def parse_course(text: str, source: str, text_keys: Collection[str] = frozenset(
     """Validate one course file's YAML text (`source` is its name, for messages; `text_keys` are the locale keys
     a lesson's `text_key` may name)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        data = load_yaml(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2026-02-30; too deep nesting
         raise CourseError([f"{source}: not valid YAML: {exc}"]) from None
     if not isinstance(data, dict):
         raise CourseError([f"{source}: a course file is a mapping (key, title, lessons)"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 
@@ -15,6 +16,22 @@ class FieldError(ValueError):
     def __init__(self, path: tuple[str | int, ...], message: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class _NoAliases(yaml.SafeLoader):
+    """Safe YAML without aliases (`*name`): a model file has no use for them, and expanded they let a few lines
+    grow into billions of nodes (an alias bomb) or into a structure that contains itself."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> object:
+    """Like `yaml.safe_load`, refusing aliases (a `yaml.YAMLError`)."""
+    return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader
 
 
 def as_tuples(data: object) -> object:

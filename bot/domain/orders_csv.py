@@ -93,7 +93,14 @@ def _grouped_rows(data: bytes, result: CsvOrders) -> dict[str, list[tuple[int, d
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CsvFileError("the file is not UTF-8 text") from None
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))  # newline="": quoted cells may hold line breaks
+    try:
+        return _rows_by_order(reader, result)
+    except csv.Error as exc:  # a cell over the csv module's 128 KB limit, a stray quote or line break
+        raise CsvFileError(f"not valid CSV (line {reader.line_num}): {exc}") from None
+
+
+def _rows_by_order(reader: csv.DictReader[str], result: CsvOrders) -> dict[str, list[tuple[int, dict[str, str]]]]:
     reader.fieldnames = _header(reader)
     grouped: dict[str, list[tuple[int, dict[str, str]]]] = {}
     for number, row in enumerate(reader, start=1):
@@ -145,4 +152,4 @@ def _add_order(result: CsvOrders, order_id: str, rows: list[tuple[int, dict[str,
 
 def _quantity(cell: str) -> object:
     """Quantities are whole numbers in the API body; a CSV cell is text, so convert what clearly is one."""
-    return int(cell) if cell.isdigit() else cell
+    return int(cell) if cell.isascii() and cell.isdigit() and len(cell) <= 18 else cell

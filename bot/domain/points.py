@@ -82,7 +82,7 @@ def parse_points(text: str, source: str = "points.yaml") -> PointsRules:
     """The rules of a points file; `PointsError` lists every problem."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2026-02-30; too deep nesting
         raise PointsError([f"{source}: not YAML: {exc}"]) from None
     if not isinstance(data, dict):
         raise PointsError([f"{source}: (top level): expected a mapping with gmv_currency and rules"])

@@ -443,7 +443,10 @@ Path = tuple[str | int, ...]
 def load_plan(text: str, source: str = "plan.yaml") -> Plan:
     """Parse and validate a plan from YAML text; `PlanError` names `source`, the line and the field."""
     lines: dict[Path, int] = {}
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as exc:  # a control character: the reader refuses the text before parsing it
+        raise PlanError([f"{source} line 1: not valid YAML: {' '.join(str(exc).split())}"]) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -452,6 +455,11 @@ def load_plan(text: str, source: str = "plan.yaml") -> Plan:
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark is not None else 1
         raise PlanError([f"{source} line {line}: not valid YAML: {exc.problem}"]) from None
+    except PlanError:
+        raise
+    except (ValueError, RecursionError) as exc:  # a date PyYAML can't build (2026-02-30); nesting past its stack
+        problem = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise PlanError([f"{source}: not valid YAML: {problem}"]) from None
     finally:
         loader.dispose()
     if not isinstance(data, dict):

@@ -208,7 +208,7 @@ def load_template_file(path: Path) -> PosterTemplate:
     """Read and validate one template file; its name is the file name without `.yaml`."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, RecursionError) as exc:  # 2026-02-30; nesting
         raise TemplateError(f"poster template {path}: cannot be read: {exc}") from exc
     if not isinstance(raw, dict):
         raise TemplateError(f"poster template {path}: must be a mapping of fields")

@@ -101,6 +101,8 @@ def read_import_file(path: Path) -> ImportFile:
         data = yaml.load(source, Loader=_TextDates)  # noqa: S506 - a SafeLoader without timestamps
     except yaml.YAMLError as exc:
         raise ImportFileError(f"not valid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:  # PyYAML's parser recurses once per level of nesting
+        raise ImportFileError("not valid YAML: nested too deeply") from None
     if data is None:
         raise ImportFileError("the file is empty; it needs a list of items (see the README's Content import)")
     if isinstance(data, list):

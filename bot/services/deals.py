@@ -180,7 +180,7 @@ def read_products_file(path: Path) -> ProductFile:
         return _read_csv(path, source)
     try:
         data = yaml.safe_load(source)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:  # a date like 2026-02-30; too deep nesting
         raise ImportFileError(f"not valid YAML: {' '.join(str(exc).split())}") from None
     if isinstance(data, dict) and set(data) == {"products"}:
         data = data["products"]
@@ -192,9 +192,9 @@ def read_products_file(path: Path) -> ProductFile:
 def _read_csv(path: Path, source: str) -> ProductFile:
     try:
         rows = list(csv.DictReader(io.StringIO(source, newline="")))
+        header = next(csv.reader(io.StringIO(source, newline="")), [])
     except csv.Error as exc:
         raise ImportFileError(f"not valid CSV: {exc}") from None
-    header = next(csv.reader(io.StringIO(source, newline="")), [])
     missing = [name for name in ("sku", "name", "url") if name not in header]
     if missing:
         raise ImportFileError(f"the header row lacks {', '.join(missing)} (columns: {', '.join(PRODUCT_FILE_FIELDS)})")

@@ -186,11 +186,18 @@ def parse_command(args: str | None) -> ContentCommand:
         return ContentCommand("list")
     if words == ["add"]:
         return ContentCommand("add")
-    if len(words) == 1 and words[0].lstrip("#").isdigit():
-        return ContentCommand("open", int(words[0].lstrip("#")))
-    if len(words) == 2 and words[0] in ("archive", "restore") and words[1].lstrip("#").isdigit():
-        return ContentCommand("archive" if words[0] == "archive" else "restore", int(words[1].lstrip("#")))
+    if len(words) == 1 and (number := _item_number(words[0])) is not None:
+        return ContentCommand("open", number)
+    if len(words) == 2 and words[0] in ("archive", "restore") and (number := _item_number(words[1])) is not None:
+        return ContentCommand("archive" if words[0] == "archive" else "restore", number)
     raise UsageError("library.usage")
+
+
+def _item_number(word: str) -> int | None:
+    """`12` or `#12`; None for anything else, including `²` (a digit to str.isdigit, not to int) and numbers too
+    long to be an id (they would overflow the id column)."""
+    digits = word.lstrip("#")
+    return int(digits) if digits.isdecimal() and len(digits) <= 12 else None
 
 
 def parse_field(name: Field, value: str, *, has_media: bool) -> dict[str, Any]:
