@@ -12,7 +12,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -35,7 +35,7 @@ from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
 from bot.delivery.sender import OutboxSender
 from bot.i18n import Translator
 from bot.media.posters import PosterRenderer, TemplateError, load_template
-from bot.middlewares import PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
+from bot.middlewares import NulTextMiddleware, PartnerMiddleware, ThrottleMiddleware, UnitOfWorkMiddleware
 from bot.monitoring import ErrorContextMiddleware, Metrics, MetricsEndpoint, UpdateMetricsMiddleware
 from bot.orders_http import OrdersEndpoint, install_unconfigured
 from bot.rsvp_http import RsvpEndpoint
@@ -131,6 +131,7 @@ def build_dispatcher(
     storage: BaseStorage | None = None,
     events_isolation: BaseEventIsolation | None = None,
     update_dedupe: UpdateDedupe | None = None,
+    update_busy: Literal["retry", "take"] = "take",
     posters: PosterRenderer | None = None,
     metrics: Metrics | None = None,
     **workflow_data: Any,
@@ -154,10 +155,11 @@ def build_dispatcher(
     dp.update.outer_middleware(UpdateMetricsMiddleware(metrics))
     dp.errors.outer_middleware(ErrorContextMiddleware())
     # Then: a redelivered update must not count against the flood limit nor open a transaction.
-    dp.update.outer_middleware(UpdateDedupeMiddleware(update_dedupe or MemoryUpdateDedupe()))
+    dp.update.outer_middleware(UpdateDedupeMiddleware(update_dedupe or MemoryUpdateDedupe(), on_busy=update_busy))
     dp.update.outer_middleware(ThrottleMiddleware(throttle, throttle_rate, ctx.translator))
     dp.update.outer_middleware(UnitOfWorkMiddleware(sessionmaker, ctx, on_outbox))
     dp.update.outer_middleware(PartnerMiddleware(ctx.translator))
+    dp.update.outer_middleware(NulTextMiddleware())
     dp.include_routers(*build_routers())
     return dp
 
@@ -330,6 +332,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
     session: BaseSession | None = None,
     token: str | None = None,
     api_base: str | None = None,
+    webhook: bool = False,
 ) -> BotApp:
     """Build every part from settings. Nothing connects until `BotApp.start()`."""
     if clock is None:
@@ -408,6 +411,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
         storage=storage,
         events_isolation=isolation,
         update_dedupe=RedisUpdateDedupe(redis, settings.update_dedupe_ttl_seconds) if redis else None,
+        update_busy="retry" if webhook else "take",
         posters=posters,
         metrics=metrics,
         menu=menu,

@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from aiogram import Bot, Router
+from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent, Update
 
 from bot.domain.errors import UserFacingError
 from bot.i18n import Texts, Translator
+from bot.update_dedupe import UpdateBusy
 
 log = logging.getLogger(__name__)
 
@@ -47,5 +49,6 @@ async def on_error(event: ErrorEvent, bot: Bot, translator: Translator, **data: 
 def build_router() -> Router:
     """A fresh router with this module's handlers (a router can belong to one dispatcher only)."""
     router = Router(name=__name__)
-    router.errors.register(on_error)
+    # UpdateBusy is no failure to tell the user about: it goes up to the webhook, which answers 503.
+    router.errors.register(on_error, ~ExceptionTypeFilter(UpdateBusy))
     return router

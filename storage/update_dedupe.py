@@ -23,3 +23,6 @@ class RedisUpdateDedupe:
 
     async def complete(self, key: str) -> None:
         await self._redis.set(f"{self._prefix}:{key}", b"handled", ex=self._ttl)
+
+    async def busy(self, key: str) -> bool:
+        return bool(await self._redis.get(f"{self._prefix}:{key}") == b"handling")
