@@ -8,9 +8,9 @@ Reports read rollups only, never raw events, so /stats costs the same with ten m
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
 
 from bot.domain.behaviour import (
     Behaviour,
@@ -25,7 +25,7 @@ from bot.domain.behaviour import (
 )
 from bot.domain.money import Money, format_money
 from bot.i18n import Texts
-from bot.media.charts import Series, trend_png
+from bot.media.charts import Series, render_trend
 from bot.services.acting import require_admin
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
@@ -139,7 +139,7 @@ class BehaviourService:
 
 
 async def trend_chart(trend: dict[date, DayCounts], title: str, labels: tuple[str, str, str]) -> bytes:
-    """The 14-day trend of shares, follow-ups and orders as a PNG, drawn in a worker thread."""
+    """The 14-day trend of shares, follow-ups and orders as a PNG, drawn in a worker process."""
     days = sorted(trend)
     shares, followups, orders = labels
     series = [
@@ -147,7 +147,7 @@ async def trend_chart(trend: dict[date, DayCounts], title: str, labels: tuple[st
         Series(followups, tuple(trend[d].followups for d in days)),
         Series(orders, tuple(trend[d].orders for d in days)),
     ]
-    return await asyncio.to_thread(trend_png, title, days, series)
+    return await render_trend(title, days, series)
 
 
 def render_report(report: BehaviourReport, t: Texts) -> str:
@@ -189,7 +189,20 @@ def render_report(report: BehaviourReport, t: Texts) -> str:
     return "\n".join(lines)
 
 
-def behaviour_lines(report: BehaviourReport, t: Texts) -> list[str]:
+class BehaviourWindows(Protocol):
+    """What `behaviour_lines` reads: a report, or a team digest's windows computed without one."""
+
+    @property
+    def now(self) -> Behaviour: ...
+    @property
+    def before(self) -> Behaviour: ...
+    @property
+    def last_7d(self) -> Behaviour: ...
+    @property
+    def last_30d(self) -> Behaviour: ...
+
+
+def behaviour_lines(report: BehaviourWindows, t: Texts) -> list[str]:
     """The seed's four behaviour metrics, each against the previous period with an arrow."""
     now, before = report.now, report.before
     return [

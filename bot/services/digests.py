@@ -15,23 +15,39 @@ Decisions, for the record:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import attrgetter
+from types import TracebackType
 from typing import Any
 
 from bot.callbacks import DigestCallback
-from bot.domain.behaviour import DORMANT_DAYS, DayCounts, PeriodName, dormant, precedes_orders, total
+from bot.delivery.media import persist_photo
+from bot.domain.behaviour import (
+    COUNT_FIELDS,
+    DORMANT_DAYS,
+    Behaviour,
+    DayCounts,
+    Period,
+    PeriodName,
+    behaviour,
+    dormant,
+    period_for,
+    precedes_orders,
+    total,
+)
 from bot.domain.errors import UserFacingError
 from bot.domain.roles import Role, has_at_least
 from bot.i18n import Texts
 from bot.services.acting import language_of
-from bot.services.behaviour import BehaviourReport, BehaviourService, behaviour_lines, trend_chart
+from bot.services.behaviour import BehaviourService, behaviour_lines, trend_chart
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService, MemberLeads
-from bot.services.notify import enqueue_photo, enqueue_text, partner_zone
+from bot.services.notify import enqueue_text, partner_zone, photo_row, text_row
 from bot.services.partners import PartnerService, display_name
-from bot.services.playbooks import ONBOARDING, PlaybookService
+from bot.services.playbooks import ONBOARDING, Checklist, PlaybookService
 from bot.services.views import PartnerView, TeamView
 from storage.models import Partner
 from storage.uow import UnitOfWork
@@ -43,6 +59,7 @@ TOP_PERFORMERS = 3
 NEW_MEMBER_DAYS = 7
 NUDGE_EVERY_DAYS = 7
 MEMBER_WINDOW_DAYS = 30
+TREND_DAYS = 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +104,87 @@ class MemberReport:
     """(behaviour, share followed by an order) over the lead's team, highest first."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    lead: Partner
+    name: PeriodName
+    kind: str
+    """daily, weekly or live (/team)."""
+    t: Texts
+
+
+@dataclass(frozen=True, slots=True)
+class _Drawing:
+    """A digest whose chart is still being drawn."""
+
+    text: str
+    keyboard: dict[str, Any] | None
+    chart: asyncio.Task[bytes]
+    chart_caption: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Reads:
+    """What a page of digests shows, read once for all their teams."""
+
+    teams: dict[int, list[Partner]]
+    """Lead id → their team: the lead and their subtree, oldest first."""
+    windows: dict[tuple[date, date], int]
+    """(first, last) → where that period's sums are in each `sums` list."""
+    sums: dict[int, list[DayCounts]]
+    last: dict[int, date]
+    overdue: dict[int, int]
+    checklists: dict[str, dict[int, Checklist]]
+    """Language → newcomer id → their 7-day start."""
+    charts: list[asyncio.Task[bytes]]
+    """Each wanted digest's chart of its team's last 14 days, being drawn."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TeamReport:
+    """What a digest shows of a team's behaviour report (see `BehaviourService.report`)."""
+
+    period: Period
+    now: Behaviour
+    before: Behaviour
+    last_7d: Behaviour
+    last_30d: Behaviour
+    sums: dict[int, DayCounts]
+    """Each team partner's counts over the period (the top performers)."""
+
+
+_counts = attrgetter(*COUNT_FIELDS)
+
+
+def _total(counts: list[DayCounts]) -> DayCounts:
+    """`total`, quicker: a digest page adds up thousands of member-days."""
+    if not counts:
+        return DayCounts()
+    return DayCounts(*map(sum, zip(*map(_counts, counts), strict=True)))
+
+
+class _Charts:
+    """The charts of a page being drawn, as tasks: any not awaited when the page ends (it failed) is cancelled."""
+
+    def __init__(self) -> None:
+        self._tasks: list[asyncio.Task[bytes]] = []
+
+    def draw(self, chart: Coroutine[Any, Any, bytes]) -> asyncio.Task[bytes]:
+        task = asyncio.create_task(chart)
+        self._tasks.append(task)
+        return task
+
+    async def __aenter__(self) -> _Charts:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
 def nudge_key(member_id: int, day: str) -> str:
     """A nudge's outbox key: one per member and day; the last 7 days' keys are looked up before nudging again."""
     return f"nudge:{member_id}:{day}"
@@ -105,42 +203,47 @@ class DigestService:
 
     async def send_due(self, now: datetime, after_id: int, limit: int) -> DigestPage:
         """Leads (by id after `after_id`) whose digest time has come today get the daily digest, and on Monday the
-        weekly one, once each."""
+        weekly one, once each. The page's digests are read together (a few queries for all their teams) and their
+        charts drawn in worker processes while the earlier ones are queued."""
         leads = await self._uow.digests.leads_after(after_id, limit)
-        sent = 0
+        due: list[tuple[Partner, str, str]] = []
         for lead in leads:
             local = now.astimezone(partner_zone(self._ctx, lead))
             if local.hour * 60 + local.minute < digest_minute(lead):
                 continue
             today = local.date()
-            due = [(DAILY, today.isoformat())]
+            due.append((lead, DAILY, today.isoformat()))
             if today.weekday() == 0 and lead.weekly_digest:
-                due.append((WEEKLY, today.isoformat()))
-            for kind, period in due:
-                if await self._uow.digests.was_sent(lead.id, kind, period):
-                    continue
-                await self._enqueue(lead, kind, period, now)
-                sent += 1
-        return DigestPage(seen=len(leads), sent=sent, last_id=leads[-1].id if leads else after_id)
-
-    async def _enqueue(self, lead: Partner, kind: str, period: str, now: datetime) -> None:
-        language = language_of(self._ctx, lead)
+                due.append((lead, WEEKLY, today.isoformat()))
+        done = await self._uow.digests.sent_among([(lead.id, kind, period) for lead, kind, period in due])
+        due = [(lead, kind, period) for lead, kind, period in due if (lead.id, kind, period) not in done]
         yesterday = BehaviourService(self._uow, self._ctx).today(now) - timedelta(days=1)
-        name = PeriodName.TODAY if kind == DAILY else PeriodName.DAYS_7
-        digest = await self._build(lead, name, yesterday, kind, self._ctx.translator.texts(language))
-        key = f"digest:lead:{lead.id}:{kind}:{period}"
-        await enqueue_text(
-            self._uow, self._ctx, recipient=lead, dedupe_key=key, text=digest.text, reply_markup=digest.keyboard
-        )
-        await enqueue_photo(
-            self._uow,
-            self._ctx,
-            recipient=lead,
-            dedupe_key=f"{key}:chart",
-            photo=digest.chart,
-            caption=digest.chart_caption,
-        )
-        await self._uow.digests.mark_sent(lead.id, kind, period, now)
+        wanted = [
+            _Wanted(
+                lead,
+                PeriodName.TODAY if kind == DAILY else PeriodName.DAYS_7,
+                kind,
+                self._ctx.translator.texts(language_of(self._ctx, lead)),
+            )
+            for lead, kind, _ in due
+        ]
+        rows: list[dict[str, Any]] = []
+        async with _Charts() as charts:
+            digests = await self._build_many(wanted, yesterday, charts)
+            for (lead, kind, period), digest in zip(due, digests, strict=True):
+                rows += await self._rows(lead, f"digest:lead:{lead.id}:{kind}:{period}", digest)
+        if rows and await self._uow.outbox.enqueue_many(rows):
+            self._uow.outbox_dirty = True
+        await self._uow.digests.mark_all_sent([(lead.id, kind, period) for lead, kind, period in due], now)
+        return DigestPage(seen=len(leads), sent=len(due), last_id=leads[-1].id if leads else after_id)
+
+    async def _rows(self, lead: Partner, key: str, digest: _Drawing) -> list[dict[str, Any]]:
+        """The digest's two outbox rows, the text (and its keyboard) then the chart, once the chart is drawn."""
+        ctx = self._ctx
+        text = text_row(ctx, recipient=lead, dedupe_key=key, text=digest.text, reply_markup=digest.keyboard)
+        path = await persist_photo(ctx.media_dir, await digest.chart)
+        photo = photo_row(ctx, recipient=lead, dedupe_key=f"{key}:chart", path=path, caption=digest.chart_caption)
+        return [text, photo]
 
     # --- on demand -------------------------------------------------------------------------------------------
 
@@ -149,7 +252,11 @@ class DigestService:
         lead = await self._lead(actor)
         today = BehaviourService(self._uow, self._ctx).today(self._ctx.clock.now())
         team = await PartnerService(self._uow, self._ctx).team(lead.id)
-        digest = await self._build(lead, PeriodName.TODAY, today, "live", self._ctx.translator.texts(language))
+        wanted = _Wanted(lead, PeriodName.TODAY, "live", self._ctx.translator.texts(language))
+        async with _Charts() as charts:
+            [drawing] = await self._build_many([wanted], today, charts)
+            chart = await drawing.chart
+        digest = Digest(drawing.text, drawing.keyboard, chart, drawing.chart_caption)
         return TeamDigest(team=team, digest=digest)
 
     async def member(self, actor: PartnerView, handle: str) -> MemberReport:
@@ -180,7 +287,7 @@ class DigestService:
         now = self._ctx.clock.now()
         today = BehaviourService(self._uow, self._ctx).today(now)
         members = await self._uow.digests.members(lead.tree_path)
-        quiet, _ = await self._dormant(lead, members, today)
+        quiet = await self._dormant(lead, members, today)
         days = [(today - timedelta(days=n)).isoformat() for n in range(NUDGE_EVERY_DAYS)]
         recent = await self._uow.outbox.existing_keys([nudge_key(m.id, day) for m in quiet for day in days])
         nudged = skipped = 0
@@ -209,46 +316,141 @@ class DigestService:
             raise LookupError(f"partner {actor.id} does not exist")
         return lead
 
-    async def _dormant(
-        self, lead: Partner, members: Sequence[Partner], today: date
-    ) -> tuple[list[Partner], dict[int, date]]:
-        """The dormant members, longest quiet first, and every member's last action day (read once)."""
-        last = await self._uow.rollups.last_action_days(today, lead.tree_path)
+    async def _dormant(self, lead: Partner, members: Sequence[Partner], today: date) -> list[Partner]:
+        """The dormant members of the lead's team, longest quiet first."""
+        return self._quiet(members, await self._uow.rollups.last_action_days(today, lead.tree_path), today)
+
+    def _quiet(self, members: Sequence[Partner], last: dict[int, date], today: date) -> list[Partner]:
+        """The dormant `members`, longest quiet first, by each one's last action day (`last`)."""
         zone = self._ctx.timezone
         joined = {m.id: m.joined_at.astimezone(zone).date() for m in members}
         by_id = {m.id: m for m in members}
-        return [by_id[p] for p in dormant(last, joined, today, DORMANT_DAYS)], last
+        return [by_id[p] for p in dormant(last, joined, today, DORMANT_DAYS)]
 
-    async def _build(self, lead: Partner, name: PeriodName, until: date, kind: str, t: Texts) -> Digest:
-        behaviour = BehaviourService(self._uow, self._ctx)
-        report = await behaviour.report(name, lead.tree_path, today=until)
-        members = list(await self._uow.digests.members(lead.tree_path))
-        quiet, last = await self._dormant(lead, members, until)
-        lines = [self._title(report, kind, len(members), t), *behaviour_lines(report, t), ""]
-        lines += self._dormant_lines(quiet, last, t)
-        overdue = await LeadService(self._uow, self._ctx).overdue_by_member(lead)
-        names = {m.id: display_name(m) for m in members}
-        if overdue:
-            lines.append(t("digests.overdue_title"))
-            ranked = sorted(overdue.items(), key=lambda item: (-item[1], item[0]))
-            lines += [t("digests.overdue_item", name=names.get(p, "?"), count=n) for p, n in ranked[:LIST_LIMIT]]
-        lines += await self._top_lines(report, lead, names, t)
-        lines += await self._newcomer_lines(members, t)
-        keyboard = None
-        if quiet:
-            button = {
-                "text": t("digests.nudge_button", count=len(quiet)),
-                "callback_data": DigestCallback(action="nudge").pack(),
-            }
-            keyboard = {"inline_keyboard": [[button]]}
-        labels = (t("behaviour.chart.shares"), t("behaviour.chart.followups"), t("behaviour.chart.orders"))
-        chart = await trend_chart(report.trend, t("digests.chart_title"), labels)
-        return Digest(
-            text="\n".join(lines).rstrip("\n"), keyboard=keyboard, chart=chart, chart_caption=t("digests.chart_caption")
+    async def _build_many(self, wanted: Sequence[_Wanted], until: date, charts: _Charts) -> list[_Drawing]:
+        """Each wanted digest of the period ending `until`, from one set of reads for all the leads' teams (their
+        members, rollup sums, trends, last action days, overdue revisits and newcomers' progress); the charts are
+        drawn by `charts` meanwhile."""
+        if not wanted:
+            return []
+        reads = await self._read(wanted, until, charts)
+        drawings = []
+        for one, chart in zip(wanted, reads.charts, strict=True):
+            await asyncio.sleep(0)  # a page is a hundred digests: let other work in between
+            lead, t = one.lead, one.t
+            team = reads.teams[lead.id]
+            members = [m for m in team if m.id != lead.id]
+            report = self._report(reads, team, one.name, until)
+            quiet = self._quiet(members, reads.last, until)
+            lines = [self._title(report, one.kind, len(members), t), *behaviour_lines(report, t), ""]
+            lines += self._dormant_lines(quiet, reads.last, t)
+            overdue = {m.id: reads.overdue[m.id] for m in members if m.id in reads.overdue}
+            names = {m.id: display_name(m) for m in members}
+            if overdue:
+                lines.append(t("digests.overdue_title"))
+                ranked = sorted(overdue.items(), key=lambda item: (-item[1], item[0]))
+                lines += [t("digests.overdue_item", name=names.get(p, "?"), count=n) for p, n in ranked[:LIST_LIMIT]]
+            lines += self._top_lines(report.sums, names, t)
+            newcomers = self._newcomers(members)
+            lines += self._newcomer_lines(newcomers, reads.checklists.get(t.language, {}), t)
+            keyboard = None
+            if quiet:
+                button = {
+                    "text": t("digests.nudge_button", count=len(quiet)),
+                    "callback_data": DigestCallback(action="nudge").pack(),
+                }
+                keyboard = {"inline_keyboard": [[button]]}
+            text = "\n".join(lines).rstrip("\n")
+            drawings.append(_Drawing(text, keyboard, chart, t("digests.chart_caption")))
+        return drawings
+
+    async def _read(self, wanted: Sequence[_Wanted], until: date, charts: _Charts) -> _Reads:
+        """What the wanted digests show, read for all their teams at once. The trends are read first, so that the
+        charts are being drawn while the rest is read."""
+        leads = {one.lead.id: one.lead for one in wanted}
+        paths = {lead.tree_path for lead in leads.values()}
+        everyone = await self._uow.digests.teams(paths)
+        leads_at: dict[str, list[int]] = {}
+        for lead in leads.values():
+            leads_at.setdefault(lead.tree_path, []).append(lead.id)
+        teams: dict[int, list[Partner]] = {lead_id: [] for lead_id in leads}
+        for partner in everyone:  # a team is its lead's subtree: the partners whose path starts with the lead's
+            path = partner.tree_path
+            at = path.find("/")
+            while at >= 0:
+                for lead_id in leads_at.get(path[: at + 1], ()):
+                    teams[lead_id].append(partner)
+                at = path.find("/", at + 1)
+        windows: dict[tuple[date, date], int] = {}
+        for period in self._periods({one.name for one in wanted}, until):
+            windows.setdefault((period.first, period.last), len(windows))
+        rollups = self._uow.rollups
+        daily = await rollups.daily_rows_in(until - timedelta(days=TREND_DAYS - 1), until, paths)
+        drawn = []
+        for one in wanted:
+            t = one.t
+            trend = self._trend(daily, [p.id for p in teams[one.lead.id]], until)
+            labels = (t("behaviour.chart.shares"), t("behaviour.chart.followups"), t("behaviour.chart.orders"))
+            drawn.append(charts.draw(trend_chart(trend, t("digests.chart_title"), labels)))
+        summed = await rollups.window_sums(list(windows), paths)
+        # the windows end on `until`: who acted in them acted last there; the others' last action is older
+        last = dict(summed.last_action)
+        last.update(await rollups.last_action_days_of(until, [p.id for p in everyone if p.id not in last]))
+        overdue = await LeadService(self._uow, self._ctx).overdue_of([p.id for p in everyone])
+        newcomers: dict[str, dict[int, Partner]] = {}
+        for one in wanted:
+            team = teams[one.lead.id]
+            found = self._newcomers([m for m in team if m.id != one.lead.id])
+            newcomers.setdefault(one.t.language, {}).update((m.id, m) for m in found)
+        playbooks = PlaybookService(self._uow, self._ctx)
+        checklists = {
+            language: await playbooks.checklists(list(partners.values()), language, ONBOARDING)
+            for language, partners in newcomers.items()
+        }
+        return _Reads(teams, windows, summed.sums, last, overdue, checklists, drawn)
+
+    @staticmethod
+    def _periods(names: set[PeriodName], until: date) -> list[Period]:
+        """The periods a digest compares: each name's period and the one before, then the last 7 and 30 days."""
+        found = []
+        for name in sorted(names):
+            period = period_for(name, until)
+            found += [period, period.previous()]
+        return [*found, period_for(PeriodName.DAYS_7, until), period_for(PeriodName.DAYS_30, until)]
+
+    def _report(self, reads: _Reads, team: list[Partner], name: PeriodName, until: date) -> _TeamReport:
+        """The team's behaviour report, as `BehaviourService.report` computes what a digest shows of it."""
+        behaviour_service = BehaviourService(self._uow, self._ctx)
+        ids = [p.id for p in team]
+
+        def sums(period: Period) -> dict[int, DayCounts]:
+            at = reads.windows[(period.first, period.last)]
+            return {p: reads.sums[p][at] for p in ids if p in reads.sums}
+
+        def metrics(period: Period) -> Behaviour:
+            _, end = behaviour_service.day_range(period.last)
+            return behaviour(sums(period), sum(1 for p in team if p.joined_at < end))
+
+        period = period_for(name, until)
+        return _TeamReport(
+            period=period,
+            now=metrics(period),
+            before=metrics(period.previous()),
+            last_7d=metrics(period_for(PeriodName.DAYS_7, until)),
+            last_30d=metrics(period_for(PeriodName.DAYS_30, until)),
+            sums=sums(period),
         )
 
     @staticmethod
-    def _title(report: BehaviourReport, kind: str, members: int, t: Texts) -> str:
+    def _trend(daily: dict[int, dict[date, DayCounts]], ids: list[int], until: date) -> dict[date, DayCounts]:
+        """The team's counts per day over the trend's 14 days (every day present), as `BehaviourService.report`."""
+        first = until - timedelta(days=TREND_DAYS - 1)
+        days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
+        rows = [daily[p] for p in ids if p in daily]
+        return {day: _total([c for row in rows if (c := row.get(day)) is not None]) for day in days}
+
+    @staticmethod
+    def _title(report: _TeamReport, kind: str, members: int, t: Texts) -> str:
         period = report.period
         if kind == WEEKLY:
             return t(
@@ -273,9 +475,8 @@ class DigestService:
             lines.append(t("digests.more", count=len(quiet) - LIST_LIMIT))
         return lines
 
-    async def _top_lines(self, report: BehaviourReport, lead: Partner, names: dict[int, str], t: Texts) -> list[str]:
-        period = report.period
-        sums = await self._uow.rollups.sums(period.first, period.last, lead.tree_path)
+    @staticmethod
+    def _top_lines(sums: dict[int, DayCounts], names: dict[int, str], t: Texts) -> list[str]:
         ranked = sorted(
             ((p, c) for p, c in sums.items() if p in names and c.actions > 0),
             key=lambda item: (-item[1].actions, -item[1].shares, item[0]),
@@ -297,15 +498,18 @@ class DigestService:
             )
         return lines
 
-    async def _newcomer_lines(self, members: list[Partner], t: Texts) -> list[str]:
+    def _newcomers(self, members: list[Partner]) -> list[Partner]:
+        """The members who joined in the last 7 days, the latest 10 of them."""
         since = self._ctx.clock.now() - timedelta(days=NEW_MEMBER_DAYS)
-        newcomers = [m for m in members if m.joined_at >= since]
+        return [m for m in members if m.joined_at >= since][-LIST_LIMIT:]
+
+    @staticmethod
+    def _newcomer_lines(newcomers: list[Partner], checklists: dict[int, Checklist], t: Texts) -> list[str]:
         if not newcomers:
             return []
-        playbooks = PlaybookService(self._uow, self._ctx)
         lines = [t("digests.new_title")]
-        for member in newcomers[-LIST_LIMIT:]:
-            checklist = await playbooks.checklist(member.id, t.language, ONBOARDING, advance=False)
+        for member in newcomers:
+            checklist = checklists.get(member.id)
             if checklist is None:
                 lines.append(t("digests.new_none", name=display_name(member)))
             else:

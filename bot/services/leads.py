@@ -528,6 +528,10 @@ class LeadService:
         members = await self._uow.leads.subtree_ids(lead_partner.tree_path)
         return await self._uow.leads.overdue_counts(members, *self._overdue_args())
 
+    async def overdue_of(self, partner_ids: list[int]) -> dict[int, int]:
+        """Partner id → overdue leads, for those of `partner_ids` who have any (many teams' digests at once)."""
+        return await self._uow.leads.overdue_counts(partner_ids, *self._overdue_args())
+
     async def member_leads(self, viewer: PartnerView, handle: str) -> MemberLeads:
         """`/team <code | @username>`: a member's leads, masked for a team lead (name, stage, dates, phone as
         138****5678) and only for members of their own subtree; admins see anyone's, with the contacts."""

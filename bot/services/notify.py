@@ -65,17 +65,50 @@ async def enqueue_text(
 
 
 def text_row(
-    ctx: ServiceContext, *, recipient: Partner, dedupe_key: str, text: str, urgent: bool = False
+    ctx: ServiceContext,
+    *,
+    recipient: Partner,
+    dedupe_key: str,
+    text: str,
+    urgent: bool = False,
+    reply_markup: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The outbox row `enqueue_text` would insert, for callers that queue many at once with
     `OutboxRepository.enqueue_many` (set `uow.outbox_dirty` when it added any)."""
+    payload: dict[str, Any] = {"text": text, "parse_mode": "HTML"}
+    return _row(ctx, recipient, dedupe_key=dedupe_key, kind="text", payload=payload, markup=reply_markup, urgent=urgent)
+
+
+def photo_row(
+    ctx: ServiceContext, *, recipient: Partner, dedupe_key: str, path: Path, caption: str | None = None
+) -> dict[str, Any]:
+    """The outbox row `enqueue_photo` would insert for a picture already stored with `persist_photo`, for
+    `OutboxRepository.enqueue_many` as `text_row`."""
+    payload: dict[str, Any] = {"parse_mode": "HTML", "path": str(path)}
+    if caption is not None:
+        payload["caption"] = caption
+    return _row(ctx, recipient, dedupe_key=dedupe_key, kind="photo", payload=payload, markup=None, urgent=False)
+
+
+def _row(
+    ctx: ServiceContext,
+    recipient: Partner,
+    *,
+    dedupe_key: str,
+    kind: str,
+    payload: dict[str, Any],
+    markup: dict[str, Any] | None,
+    urgent: bool,
+) -> dict[str, Any]:
     now = ctx.clock.now()
+    if markup is not None:
+        payload["reply_markup"] = markup
     return {
         "dedupe_key": dedupe_key,
         "chat_id": recipient.tg_user_id,
         "partner_id": recipient.id,
-        "kind": "text",
-        "payload": {"text": text, "parse_mode": "HTML"},
+        "kind": kind,
+        "payload": payload,
         "urgent": urgent,
         "not_before": now if urgent else deliverable_at(ctx, recipient, now),
         "created_at": now,

@@ -368,6 +368,20 @@ class PlaybookService(Audited):
             return None
         if advance:
             await self.tick(partner, row)
+        return self._checklist(playbook, partner, row, language)
+
+    async def checklists(
+        self, partners: Sequence[Partner], language: str, playbook_key: str = ONBOARDING
+    ) -> dict[int, Checklist]:
+        """`checklist(advance=False)` of several partners in one read (a page of leads' digests of newcomers):
+        partner id → their stored progress; partners not in the playbook are left out."""
+        playbook = self._ctx.playbooks.get(playbook_key)
+        if playbook is None or not partners:
+            return {}
+        rows = await self._uow.playbooks.progress_of([p.id for p in partners], playbook_key)
+        return {p.id: self._checklist(playbook, p, rows[p.id], language) for p in partners if p.id in rows}
+
+    def _checklist(self, playbook: Playbook, partner: Partner, row: PlaybookProgress, language: str) -> Checklist:
         state = load_state(row, self._tz(partner))
         shown = progress(playbook, state, self._ctx.clock.now())
         items = tuple(

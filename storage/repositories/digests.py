@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DigestSent, Partner
+from storage.repositories.rollups import in_subtrees
 
 LEAD_ROLE = "lead"
 
@@ -37,19 +38,35 @@ class DigestRepository:
         )
         return (await self._session.execute(stmt)).scalars().all()
 
-    async def was_sent(self, partner_id: int, kind: str, period: str) -> bool:
-        found = await self._session.get(DigestSent, (partner_id, kind, period))
-        return found is not None
-
-    async def mark_sent(self, partner_id: int, kind: str, period: str, now: datetime) -> bool:
-        """True when this digest was not marked before (a concurrent or repeated run inserts nothing)."""
+    async def mark_all_sent(self, digests: Collection[tuple[int, str, str]], now: datetime) -> None:
+        """Mark a page of digests (lead id, kind, period) sent, in one statement; one already marked (a concurrent or
+        repeated run) stays as it was."""
+        if not digests:
+            return
+        rows = [{"partner_id": p, "kind": k, "period": d, "sent_at": now} for p, k, d in sorted(set(digests))]
         stmt = (
             _insert(self._session)(DigestSent)
-            .values(partner_id=partner_id, kind=kind, period=period, sent_at=now)
+            .values(rows)
             .on_conflict_do_nothing(index_elements=["partner_id", "kind", "period"])
         )
-        result = await self._session.execute(stmt)
-        return bool(getattr(result, "rowcount", 0))
+        await self._session.execute(stmt)
+
+    async def sent_among(self, wanted: Collection[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
+        """Which of these (lead id, kind, period) digests were already marked sent: a page's check in one query."""
+        if not wanted:
+            return set()
+        keys = sorted(set(wanted))
+        stmt = select(DigestSent.partner_id, DigestSent.kind, DigestSent.period).where(
+            tuple_(DigestSent.partner_id, DigestSent.kind, DigestSent.period).in_(keys)
+        )
+        return {(int(p), str(k), str(d)) for p, k, d in (await self._session.execute(stmt)).all()}
+
+    async def teams(self, tree_paths: Collection[str]) -> Sequence[Partner]:
+        """Everyone in any of these referral subtrees (the leads whose paths they are included), oldest first."""
+        if not tree_paths:
+            return []
+        stmt = select(Partner).where(in_subtrees(tree_paths)).order_by(Partner.id)
+        return (await self._session.execute(stmt)).scalars().all()
 
     async def members(self, tree_path: str) -> Sequence[Partner]:
         """Everyone in a lead's referral subtree, the lead excluded, oldest first."""

@@ -23,6 +23,17 @@ class PlaybookRepository:
         )
         return result.scalar_one_or_none()
 
+    async def progress_of(self, partner_ids: Sequence[int], playbook: str) -> dict[int, PlaybookProgress]:
+        """`progress` of several partners at once: partner id → their row (partners without one left out)."""
+        if not partner_ids:
+            return {}
+        result = await self._session.execute(
+            select(PlaybookProgress).where(
+                PlaybookProgress.partner_id.in_(set(partner_ids)), PlaybookProgress.playbook == playbook
+            )
+        )
+        return {row.partner_id: row for row in result.scalars().all()}
+
     def add(self, row: PlaybookProgress) -> None:
         self._session.add(row)
 

@@ -7,10 +7,11 @@ transaction, so running it twice (or for a day already done) gives the same rows
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Select, and_, delete, func, insert, select
+from sqlalchemy import ColumnElement, Executable, Select, String, and_, case, delete, func, insert, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.behaviour import COUNT_FIELDS, DayCounts
@@ -31,6 +32,14 @@ EVENT_COLUMNS: dict[str, str] = {
     "quote_sent": "quotes",
 }
 """Event type → the rollup column that counts it."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSums:
+    sums: dict[int, list[DayCounts]]
+    """Partner id → their counts over each window."""
+    last_action: dict[int, date]
+    """Partner id → their last day with an action within the windows (absent: none there)."""
 
 
 class RollupRepository:
@@ -109,6 +118,13 @@ class RollupRepository:
         rows: Sequence[Any] = (await self._session.execute(stmt)).all()
         return rows
 
+    async def _core_rows(self, stmt: Executable) -> Sequence[Any]:
+        """`_all` on the session's connection, skipping the ORM's result handling (thousands of plain rows for a
+        page of digests); nothing of these tables is ever pending in the session, so there is nothing to flush."""
+        connection = await self._session.connection()
+        rows: Sequence[Any] = (await connection.execute(stmt)).all()
+        return rows
+
     async def sums(self, first: date, last: date, team: str | None = None) -> dict[int, DayCounts]:
         """Each partner's counts summed over `first`..`last`, of everybody or of a `team` (a lead's tree path)."""
         columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
@@ -142,6 +158,53 @@ class RollupRepository:
             DailyRollup.actions > 0, DailyRollup.day <= until
         )
         stmt = in_team(stmt, DailyRollup.partner_id, team)
+        return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
+
+    async def window_sums(self, windows: Sequence[tuple[date, date]], teams: Collection[str]) -> WindowSums:
+        """Each partner of `teams` (team leads' tree paths) with a row in any of `windows` (first..last, both
+        included): their counts summed over each window, in the order given (zeros for a window without a row),
+        and their last day with an action in the windows' span. Several periods of many teams in one pass: a page
+        of digests."""
+        if not windows or not teams:
+            return WindowSums({}, {})
+        last_action = func.max(case((DailyRollup.actions > 0, DailyRollup.day)))
+        columns = [
+            func.sum(case((DailyRollup.day.between(first, last), getattr(DailyRollup, name)), else_=0))
+            for first, last in windows
+            for name in COUNT_FIELDS
+        ]
+        stmt = select(DailyRollup.partner_id, last_action, *columns).where(
+            DailyRollup.day >= min(first for first, _ in windows), DailyRollup.day <= max(last for _, last in windows)
+        )
+        stmt = in_teams(stmt, DailyRollup.partner_id, teams)
+        width = len(COUNT_FIELDS)
+        result = WindowSums({}, {})
+        for row in await self._core_rows(stmt.group_by(DailyRollup.partner_id)):
+            partner_id = int(row[0])
+            if row[1] is not None:
+                result.last_action[partner_id] = row[1]
+            values = [int(v or 0) for v in row[2:]]
+            result.sums[partner_id] = [DayCounts(*values[at : at + width]) for at in range(0, len(values), width)]
+        return result
+
+    async def daily_rows_in(self, first: date, last: date, teams: Collection[str]) -> dict[int, dict[date, DayCounts]]:
+        """`daily_rows` of everyone in any of `teams` (team leads' tree paths)."""
+        columns = [getattr(DailyRollup, name) for name in COUNT_FIELDS]
+        stmt = select(DailyRollup.partner_id, DailyRollup.day, *columns).where(
+            DailyRollup.day >= first, DailyRollup.day <= last
+        )
+        result: dict[int, dict[date, DayCounts]] = {}
+        for row in await self._core_rows(in_teams(stmt, DailyRollup.partner_id, teams)):
+            result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
+        return result
+
+    async def last_action_days_of(self, until: date, partner_ids: Collection[int]) -> dict[int, date]:
+        """`last_action_days` of these partners."""
+        if not partner_ids:
+            return {}
+        stmt = select(DailyRollup.partner_id, func.max(DailyRollup.day)).where(
+            DailyRollup.actions > 0, DailyRollup.day <= until, DailyRollup.partner_id.in_(set(partner_ids))
+        )
         return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
 
     async def partner_count(self, joined_before: datetime, team: str | None = None) -> int:
@@ -193,3 +256,18 @@ def in_team(stmt: AnySelect, partner_column: Any, team: str | None) -> AnySelect
         return stmt
     members = select(Partner.id).where(Partner.tree_path.startswith(team, autoescape=True))
     return stmt.where(partner_column.in_(members))
+
+
+def in_teams(stmt: AnySelect, partner_column: Any, teams: Collection[str]) -> AnySelect:
+    """`stmt` narrowed to the union of several teams (team leads' tree paths, as for `in_team`)."""
+    return stmt.where(partner_column.in_(select(Partner.id).where(in_subtrees(teams))))
+
+
+def in_subtrees(tree_paths: Collection[str]) -> ColumnElement[bool]:
+    """Partners whose tree path starts with any of `tree_paths`.
+
+    The prefixes are written into the SQL as literals, not bound: PostgreSQL plans a prepared statement run often
+    enough once for any parameters (a generic plan), and for `LIKE $1` that plan cannot use the tree-path index, so
+    each page of digests would scan every partner once per prefix."""
+    patterns = sorted({path.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for path in tree_paths})
+    return or_(*(Partner.tree_path.like(literal(p, String, literal_execute=True), escape="\\") for p in patterns))
