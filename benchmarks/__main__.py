@@ -12,7 +12,19 @@ from pathlib import Path
 
 import asyncpg
 
-from benchmarks import delivery, digests, leaderboard, posters, redirect, rollups, segments, settlement, update_handling
+from benchmarks import (
+    delivery,
+    digests,
+    e2e_http,
+    leaderboard,
+    memory,
+    posters,
+    redirect,
+    rollups,
+    segments,
+    settlement,
+    update_handling,
+)
 from benchmarks.report import Result, reachable, render
 
 
@@ -51,6 +63,8 @@ async def main(quick: bool) -> int:
         results = await _with_postgres(quick)
         results += await _own_database(rollups.run, quick)
         results += await _own_database(digests.run, quick)
+        results += await _own_database(memory.run, quick)  # one whole bot process: its peak RSS
+        results += await _own_database(e2e_http.run, quick)  # the bot process over HTTP vs a bare aiogram bot
     else:
         print("PostgreSQL is not reachable on 127.0.0.1:5432: measuring SQLite only", file=sys.stderr)
         results = await update_handling.run(quick=quick, postgres_url=None)

@@ -4,6 +4,9 @@ It runs in its own process (`python -m benchmarks.standin`, first line printed i
 not counted as the sender's. The full emulator (bot.sandbox.emulator) parses HTML, keeps chats and needs every
 recipient to exist, which makes it, not the sender, the bottleneck at paid-broadcast speeds.
 
+A whole bot process can run against it too (benchmarks/memory.py): `getUpdates` long-polls and finds nothing,
+`set…`/`delete…` methods (menus, webhook) answer true, and neither counts as an arrival.
+
 `GET /_count` says how many sends arrived (cheap, for polling); `GET /_stats` also reports the first and last
 arrival, the most that arrived within any one second and the longest gaps; `POST /_reset` forgets them.
 """
@@ -48,6 +51,11 @@ class StandIn:
             values = await request.json()
         elif request.can_read_body:
             values = dict(await request.post())
+        if method == "getupdates":  # a whole bot process polls too (benchmarks/memory.py): nobody ever writes
+            await asyncio.sleep(min(float(values.get("timeout") or 0), 10.0))
+            return _ok([])
+        if method.startswith(("set", "delete")):  # the bot's start-up: menus, webhook removal
+            return _ok(True)
         self.arrivals.append(time.time())
         if str(values.get("allow_paid_broadcast", "")).lower() == "true":
             self.paid_flags += 1

@@ -1,0 +1,176 @@
+"""End to end over HTTP: the real `run_bot.py` process, long polling the local Bot API emulator
+(bot/sandbox/emulator.py, in a process of its own), answering `/me` from N registered partners, each sending one;
+against the bare aiogram bot (benchmarks/bare_bot.py: one trivial handler, no database) polling the same emulator
+with the same N messages, in the same run.
+
+Rate: N / (the last reply the emulator recorded - the first injection), where the N messages are injected into the
+emulator's update queue by the benchmark (50 requests at once) while the bot polls; every partner must get a reply.
+Before timing each bot answers a warm-up of 50 other users (connections open, code paths warm). The partners are
+seeded in the database before the bot starts (a /start each would only measure sign-ups).
+
+Target: the real bot >= 0.7x the bare bot's rate. Sizes (quick / full): 500 / 2,000 partners. Database: the given
+one (PostgreSQL in `python -m benchmarks`); run alone, `python -m benchmarks.e2e_http [--quick] [--sqlite]
+[--profile FILE]` uses a fresh PostgreSQL database when one is reachable (else SQLite); with --profile the bot runs
+under cProfile for the measured window only (benchmarks/profiled_bot.py) and the top of the stats is printed.
+The bot's CPU time per update is reported beside each rate (read from /proc), which stays meaningful on a busy
+machine where the rates do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pstats
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiohttp
+from sqlalchemy import text
+
+from benchmarks import processes
+from benchmarks.report import Result, reachable, render
+from storage.db import create_engine
+from storage.migrate import upgrade_to_head
+
+TARGET_RATIO = 0.7
+FIRST_USER = 700_000_000
+WARM_UP_USER = 600_000_000
+WARM_UP = 50
+CONCURRENCY = 50
+COMMAND = "/me"
+SETTLE_S = 25.0
+"""Seconds between the bot's start and the measurement: its first rollups refresh (+10 s) and pack dispatch (+20 s)
+run before, not during, the measured window."""
+
+SEED_PARTNER = """
+INSERT INTO partners (tg_user_id, first_name, invite_code, tree_path, depth, role, unreachable, level,
+                      commission_eligible, joined_at, updated_at)
+VALUES (:tg, :name, :code, '/', 0, 'partner', false, 'member', true, :now, :now)
+"""
+
+
+async def _seed(database_url: str, user_ids: list[int]) -> None:
+    engine = create_engine(database_url)
+    try:
+        await upgrade_to_head(engine)
+        now = datetime.now(UTC)
+        rows = [{"tg": uid, "name": f"U{uid}", "code": f"e2e{uid}", "now": now} for uid in user_ids]
+        async with engine.begin() as conn:
+            await conn.execute(text(SEED_PARTNER), rows)
+    finally:
+        await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    rate: float
+    answered: int
+    cpu_ms: float
+    """The bot process's CPU time per update, from the first injection until the emulator fell quiet."""
+
+
+async def _measure(
+    http: aiohttp.ClientSession, base: str, user_ids: list[int], pid: int, *, profile: bool = False
+) -> Run:
+    """Warm up, then inject one message per user: replies per second, users who got a reply, CPU per update."""
+    await processes.inject(http, base, [(WARM_UP_USER + i, COMMAND) for i in range(WARM_UP)], CONCURRENCY)
+    await processes.wait_idle(http, base)
+    if profile:
+        os.kill(pid, signal.SIGUSR1)
+    cpu = processes.cpu_seconds(pid)
+    started = time.time()
+    await processes.inject(http, base, [(uid, COMMAND) for uid in user_ids], CONCURRENCY)
+    await processes.wait_idle(http, base)
+    cpu = processes.cpu_seconds(pid) - cpu
+    if profile:
+        os.kill(pid, signal.SIGUSR2)
+    wanted = set(user_ids)
+    last: dict[int, float] = {}
+    for call in await processes.bot_calls(http, base):
+        chat = call["params"].get("chat_id")
+        if chat is not None and int(chat) in wanted and call["ts"] >= started:
+            last[int(chat)] = max(last.get(int(chat), 0.0), call["ts"])
+    finished = max(last.values(), default=started)
+    rate = len(last) / (finished - started) if finished > started else 0.0
+    return Run(rate, len(last), cpu / len(user_ids) * 1000)
+
+
+def _print_profile(path: Path) -> None:
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(40)
+
+
+async def run(*, quick: bool, database_url: str, profile: Path | None = None) -> list[Result]:
+    count = 500 if quick else 2000
+    user_ids = [FIRST_USER + i for i in range(count)]
+    backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
+    await _seed(database_url, user_ids)
+    workdir = processes.workdir("pa-bench-e2e-")
+    with processes.server("bot.sandbox.emulator") as base:
+        async with aiohttp.ClientSession() as http:
+            bare_process = await processes.start_bare_bot(base, workdir)
+            try:
+                bare = await _measure(http, base, user_ids, bare_process.pid)
+            finally:
+                await bare_process.stop()
+            await processes.reset(http, base)
+            bot, _ = await processes.start_bot(base, database_url, workdir, profile=profile)
+            try:
+                await asyncio.sleep(SETTLE_S)  # the jobs due right after start-up have run
+                await processes.wait_idle(http, base)
+                full = await _measure(http, base, user_ids, bot.pid, profile=profile is not None)
+            finally:
+                code = await bot.stop()
+    if code != 0 or "Traceback" in bot.logs():
+        raise RuntimeError(f"run_bot.py failed (exit {code}); its log: {bot.log_path}")
+    print(
+        f"e2e over HTTP ({backend}): bot {full.rate:,.0f}/s ({full.answered}/{count} answered, "
+        f"{full.cpu_ms:.1f} ms CPU per update), bare {bare.rate:,.0f}/s ({bare.cpu_ms:.1f} ms CPU per update)"
+    )
+    if profile is not None:
+        _print_profile(profile)
+    return [
+        Result(
+            f"{COMMAND} end to end over HTTP, run_bot.py + emulator ({count:,} partners, {backend})",
+            f"replies/s vs bare aiogram bot ({full.answered}/{count} answered, bare {bare.answered}/{count}; "
+            f"CPU {full.cpu_ms:.1f} vs {bare.cpu_ms:.1f} ms per update)",
+            f">= {TARGET_RATIO:.1f}x bare",
+            full.rate,
+            bare.rate,
+            full.rate >= TARGET_RATIO * bare.rate and full.answered == count and bare.answered == count,
+            "/s",
+        )
+    ]
+
+
+@contextlib.asynccontextmanager
+async def _database(sqlite: bool) -> AsyncIterator[str]:
+    if not sqlite and reachable(5432):
+        async with processes.own_postgres("pa_bench_e2e") as url:
+            yield url
+    else:
+        yield f"sqlite+aiosqlite:///{processes.workdir('pa-bench-e2e-db-') / 'bench.db'}"
+
+
+async def _main(quick: bool, sqlite: bool, profile: Path | None) -> int:
+    async with _database(sqlite) as url:
+        results = await run(quick=quick, database_url=url, profile=profile)
+    print(render(results))
+    return 0 if all(r.passed for r in results) else 1
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.e2e_http")
+    parser.add_argument("--quick", action="store_true", help="500 partners instead of 2,000")
+    parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL is reachable")
+    parser.add_argument("--profile", type=Path, default=None, help="run the bot under cProfile, write stats here")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(_main(args.quick, args.sqlite, args.profile)))
