@@ -201,3 +201,30 @@ async def test_leads_set_their_digest_time_and_weekly_digest_partners_cannot(har
     assert h.session.of("sendMessage", ALICE.id) == []
     await h.send(ALICE, "/settings digest 25:00")
     assert h.session.texts(ALICE.id)[-1] == h.t("en", "settings.bad_time", value="25:00")
+
+
+FRANK = tg_user(206, "Frank", lang="en")
+
+
+async def test_nested_teams_each_lead_gets_their_own_subtree(harness: BotHarness) -> None:
+    """Bob, in Alice's team, becomes a lead and recruits Frank: one sweep builds both digests together (a page of
+    leads is read in one go), Alice's counting Frank among her five, Bob's holding Frank alone."""
+    h = harness
+    await team(h)
+    async with h.sessionmaker() as s:
+        bob_code = (await s.execute(select(Partner.invite_code).where(Partner.tg_user_id == BOB.id))).scalar_one()
+    await h.send(ADMIN, f"/grant {bob_code} lead")
+    await h.send(FRANK, f"/start {bob_code}")
+    await digest_run(h)
+    title = partial(h.t, "en", "digests.daily_title", day="2026-11-28")
+    [alice] = h.session.of("sendMessage", ALICE.id)
+    # Bob also hears that Frank joined his team
+    [bob] = [m for m in h.session.of("sendMessage", BOB.id) if m.text.startswith(title(members=1))]
+    alice_lines, bob_lines = alice.text.split("\n"), bob.text.split("\n")
+    assert alice_lines[0] == title(members=5)
+    assert h.t("en", "digests.new_item", name="Frank", day=0, total=7, done=0, steps=8) in alice_lines
+    assert bob_lines[0] == title(members=1)
+    assert h.t("en", "digests.new_item", name="Frank", day=0, total=7, done=0, steps=8) in bob_lines
+    for other in ("Carol", "Dan", "Eve", "Alice"):
+        assert other not in bob.text
+    assert len(h.session.of("sendPhoto", ALICE.id)) == 1 and len(h.session.of("sendPhoto", BOB.id)) == 1
