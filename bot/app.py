@@ -106,7 +106,7 @@ from handlers import build_routers
 from storage.click_dedupe import RedisClickDedupe
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
-from storage.redis import RedisThrottle
+from storage.redis import RedisThrottle, redis_client
 from storage.uow import UnitOfWork
 from storage.update_dedupe import RedisUpdateDedupe
 
@@ -373,7 +373,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
     storage: BaseStorage
     isolation: BaseEventIsolation
     if settings.redis_url:
-        redis = Redis.from_url(settings.redis_url)
+        redis = redis_client(settings.redis_url)
         ctx.redis = redis
         storage = RedisStorage(redis)
         isolation = RedisEventIsolation(redis)

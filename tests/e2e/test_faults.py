@@ -229,8 +229,8 @@ async def test_redis_outage_fails_closed_with_clear_logs_and_recovers(
             restored_at = loop.time()
             await wait_until(lambda: len(log_lines(bot, "now the scheduler leader (redis lock)")) >= 2, timeout=30)
             print(f"leader again {loop.time() - restored_at:.1f}s after the restore")
-            # Redis.from_url pools connections without retries: each connection pooled before the outage fails the
-            # first command it carries afterwards, so a few more updates can still get the polite error.
+            # Connections pooled before the outage are checked and retried (storage.redis.redis_client), so no
+            # update should get the polite error once Redis is back.
             failed_after_restore = 0
             # (If only the FSM lock's release fails, the lead was saved and the retry finds it: the duplicate prompt.)
             for command, expected in (
@@ -240,6 +240,7 @@ async def test_redis_outage_fails_closed_with_clear_logs_and_recovers(
                 while await reply_either(client, ALICE, command, *expected) == EN("error.generic"):
                     failed_after_restore += 1
                     assert failed_after_restore <= 10, "commands kept failing after Redis came back"
+            assert failed_after_restore == 0, f"{failed_after_restore} commands failed after Redis came back"
             print(
                 f"commands answered normally {loop.time() - restored_at:.1f}s after the restore,"
                 f" after {failed_after_restore} more polite errors"
