@@ -12,6 +12,7 @@ from bot.scheduling.conventions import scheduled_job
 from bot.scheduling.runtime import JobRuntime, job_runtime
 
 if TYPE_CHECKING:
+    from bot.services.digests import PreparedDigests
     from bot.services.registry import UseCases
     from bot.services.rhythm import MetricsKey
 
@@ -451,13 +452,23 @@ async def send_team_digests() -> None:
     rt = job_runtime()
     now = rt.clock.now()
     after = sent = 0
-    while True:
-        async with rt.unit_of_work() as uow:
-            page = await rt.use_cases(uow).digests.send_due(now, after, DIGEST_BATCH)
-        sent += page.sent
-        if page.seen < DIGEST_BATCH:
-            break
-        after = page.last_id
+    drawing: list[PreparedDigests] = []  # pages read, their charts being drawn: queued one page behind the reads
+    try:
+        while True:
+            async with rt.unit_of_work() as uow:
+                page = await rt.use_cases(uow).digests.prepare_due(now, after, DIGEST_BATCH)
+            drawing.append(page)
+            last = page.page.seen < DIGEST_BATCH
+            while drawing and (len(drawing) > 1 or last):  # the next page is read while this one's charts were drawn
+                async with rt.unit_of_work() as uow:
+                    sent += await rt.use_cases(uow).digests.queue(drawing[0], now)
+                drawing.pop(0)
+            if last:
+                break
+            after = page.page.last_id
+    finally:
+        for unqueued in drawing:  # a page failed: the charts of the one read ahead are not wanted
+            await unqueued.charts.cancel()
     if sent:
         log.info("queued %s team digests", sent)
         rt.sender.wake()

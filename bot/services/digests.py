@@ -180,9 +180,24 @@ class _Charts:
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
+        await self.cancel()
+
+    async def cancel(self) -> None:
+        """Cancel the charts still being drawn (none after a page was queued) and wait for them to stop."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+@dataclass(slots=True)
+class PreparedDigests:
+    """A page of due digests, read and with their charts being drawn, not yet queued (`DigestService.queue`)."""
+
+    due: list[tuple[Partner, str, str]]
+    """(lead, kind, period) of each digest, in `drawings` order."""
+    drawings: list[_Drawing]
+    charts: _Charts
+    page: DigestPage
 
 
 def nudge_key(member_id: int, day: str) -> str:
@@ -203,8 +218,15 @@ class DigestService:
 
     async def send_due(self, now: datetime, after_id: int, limit: int) -> DigestPage:
         """Leads (by id after `after_id`) whose digest time has come today get the daily digest, and on Monday the
-        weekly one, once each. The page's digests are read together (a few queries for all their teams) and their
-        charts drawn in worker processes while the earlier ones are queued."""
+        weekly one, once each: `prepare_due` then `queue` in this unit of work."""
+        prepared = await self.prepare_due(now, after_id, limit)
+        await self.queue(prepared, now)
+        return prepared.page
+
+    async def prepare_due(self, now: datetime, after_id: int, limit: int) -> PreparedDigests:
+        """The page's due digests (see `send_due`), read together (a few queries for all their teams), with their
+        charts started in worker processes. Nothing is written: `queue` does that, in this or a later unit of work,
+        so that the digest job can read the next page while this page's charts are drawn."""
         leads = await self._uow.digests.leads_after(after_id, limit)
         due: list[tuple[Partner, str, str]] = []
         for lead in leads:
@@ -227,15 +249,25 @@ class DigestService:
             )
             for lead, kind, _ in due
         ]
+        charts = _Charts()
+        try:
+            drawings = await self._build_many(wanted, yesterday, charts)
+        except BaseException:
+            await charts.cancel()
+            raise
+        page = DigestPage(seen=len(leads), sent=len(due), last_id=leads[-1].id if leads else after_id)
+        return PreparedDigests(due, drawings, charts, page)
+
+    async def queue(self, prepared: PreparedDigests, now: datetime) -> int:
+        """Queue a prepared page's digests (the text, then the chart once drawn) and mark them sent; how many."""
         rows: list[dict[str, Any]] = []
-        async with _Charts() as charts:
-            digests = await self._build_many(wanted, yesterday, charts)
-            for (lead, kind, period), digest in zip(due, digests, strict=True):
+        async with prepared.charts:
+            for (lead, kind, period), digest in zip(prepared.due, prepared.drawings, strict=True):
                 rows += await self._rows(lead, f"digest:lead:{lead.id}:{kind}:{period}", digest)
         if rows and await self._uow.outbox.enqueue_many(rows):
             self._uow.outbox_dirty = True
-        await self._uow.digests.mark_all_sent([(lead.id, kind, period) for lead, kind, period in due], now)
-        return DigestPage(seen=len(leads), sent=len(due), last_id=leads[-1].id if leads else after_id)
+        await self._uow.digests.mark_all_sent([(lead.id, kind, period) for lead, kind, period in prepared.due], now)
+        return len(prepared.due)
 
     async def _rows(self, lead: Partner, key: str, digest: _Drawing) -> list[dict[str, Any]]:
         """The digest's two outbox rows, the text (and its keyboard) then the chart, once the chart is drawn."""
