@@ -251,18 +251,8 @@ async def _enqueue(
     markup: dict[str, Any] | None,
     urgent: bool,
 ) -> bool:
-    now = ctx.clock.now()
-    if markup is not None:
-        payload["reply_markup"] = markup
-    added = await uow.outbox.enqueue(
-        dedupe_key=dedupe_key,
-        chat_id=recipient.tg_user_id,
-        partner_id=recipient.id,
-        kind=kind,
-        payload=payload,
-        not_before=now if urgent else deliverable_at(ctx, recipient, now),
-        now=now,
-        urgent=urgent,
-    )
+    row = _row(ctx, recipient, dedupe_key=dedupe_key, kind=kind, payload=payload, markup=markup, urgent=urgent)
+    now = row.pop("created_at")
+    added = await uow.outbox.enqueue(**row, now=now)
     uow.outbox_dirty = uow.outbox_dirty or added
     return added
