@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -20,10 +19,7 @@ from storage.models import (
     ProgramEvent,
     Rsvp,
 )
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+from storage.repositories.dialect import dialect_insert
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +116,7 @@ class CampaignRepository:
         """Insert a personal code; False (nothing written) when the code is taken or the partner already has one
         for this campaign."""
         stmt = (
-            _insert(self._session)(Coupon)
+            dialect_insert(self._session)(Coupon)
             .values(code=code, partner_id=partner_id, campaign_id=campaign_id, active=True, created_at=now)
             .on_conflict_do_nothing()
         )
@@ -173,7 +169,7 @@ class CampaignRepository:
         if coupon is None:
             return False
         stmt = (
-            _insert(self._session)(CouponRedemption)
+            dialect_insert(self._session)(CouponRedemption)
             .values(code=coupon.code, order_id=order_id, partner_id=partner_id, redeemed_at=at)
             .on_conflict_do_nothing(index_elements=["order_id"])
         )
@@ -185,7 +181,7 @@ class CampaignRepository:
     async def add_event(self, event: ProgramEvent) -> bool:
         """Insert unless its slug is taken (then False, nothing written)."""
         stmt = (
-            _insert(self._session)(ProgramEvent)
+            dialect_insert(self._session)(ProgramEvent)
             .values(
                 slug=event.slug,
                 title=event.title,
@@ -279,7 +275,7 @@ class CampaignRepository:
     ) -> bool:
         """False (nothing written) when the lead is invited already or the slug is taken."""
         stmt = (
-            _insert(self._session)(EventInvitation)
+            dialect_insert(self._session)(EventInvitation)
             .values(
                 slug=slug,
                 event_id=event_id,

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ContentItem, DailyPack, Partner, Product, TelegramFile, TrackedLink
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+from storage.repositories.dialect import dialect_insert
 
 
 class LinkTarget(NamedTuple):
@@ -131,7 +127,7 @@ class LinkRepository:
     ) -> bool:
         """Insert a link unless the slug or the (partner, target) pair exists. True when it was added."""
         stmt = (
-            _insert(self._session)(TrackedLink)
+            dialect_insert(self._session)(TrackedLink)
             .values(
                 slug=slug, partner_id=partner_id, content_id=content_id, product_id=product_id, clicks=0, created_at=now
             )
@@ -206,7 +202,7 @@ class FileRepository:
         return {row.key: row.file_id for row in result.scalars()}
 
     async def put(self, key: str, file_id: str, now: datetime) -> None:
-        insert = _insert(self._session)
+        insert = dialect_insert(self._session)
         stmt = insert(TelegramFile).values(key=key, file_id=file_id, created_at=now)
         stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={"file_id": file_id})
         await self._session.execute(stmt)

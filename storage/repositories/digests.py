@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import DigestSent, Partner
+from storage.repositories.dialect import dialect_insert
 from storage.repositories.rollups import in_subtrees
 
 LEAD_ROLE = "lead"
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class DigestRepository:
@@ -45,7 +40,7 @@ class DigestRepository:
             return
         rows = [{"partner_id": p, "kind": k, "period": d, "sent_at": now} for p, k, d in sorted(set(digests))]
         stmt = (
-            _insert(self._session)(DigestSent)
+            dialect_insert(self._session)(DigestSent)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["partner_id", "kind", "period"])
         )

@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
+from storage.repositories.dialect import dialect_insert
 
 
 class EventRepository:
@@ -43,9 +43,8 @@ class EventRepository:
         payload: Mapping[str, Any] | None = None,
     ) -> bool:
         """Record an event unless one with the same key was recorded before. True when it was added."""
-        dialect_insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
         stmt = (
-            dialect_insert(Event)
+            dialect_insert(self._session)(Event)
             .values(
                 partner_id=partner_id,
                 type=type,
@@ -63,9 +62,8 @@ class EventRepository:
         """`add_once` for several events in one statement: each row has add_once's keyword arguments."""
         if not rows:
             return
-        dialect_insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
         values = [{**row, "payload": dict(row.get("payload") or {})} for row in rows]
-        stmt = dialect_insert(Event).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        stmt = dialect_insert(self._session)(Event).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await self._session.execute(stmt)
 
     async def add_many(self, rows: list[dict[str, Any]]) -> None:

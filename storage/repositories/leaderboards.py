@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, ColumnElement, Select, String, bindparam, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,14 +22,11 @@ from storage.models import (
     LeaderboardSync,
     Partner,
 )
+from storage.repositories.dialect import dialect_insert
 
 T = TypeVar("T")
 CHUNK = 500
 """Rows per multi-row statement (SQLite allows 32766 bound parameters; PostgreSQL 65535)."""
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def _chunks(items: Sequence[T], size: int = CHUNK) -> list[Sequence[T]]:
@@ -75,7 +71,7 @@ class LeaderboardRepository:
     async def mark_folded(self, event_ids: Sequence[int], now: datetime) -> None:
         for chunk in _chunks(event_ids):
             stmt = (
-                _insert(self._session)(LeaderboardFolded)
+                dialect_insert(self._session)(LeaderboardFolded)
                 .values([{"event_id": i, "folded_at": now} for i in chunk])
                 .on_conflict_do_nothing(index_elements=["event_id"])
             )
@@ -91,7 +87,7 @@ class LeaderboardRepository:
         ).scalar_one()
         current = await self.safe_id(name)
         mark = max(current, int(highest or 0))
-        stmt = _insert(self._session)(LeaderboardSync).values(name=name, safe_id=mark, updated_at=now)
+        stmt = dialect_insert(self._session)(LeaderboardSync).values(name=name, safe_id=mark, updated_at=now)
         stmt = stmt.on_conflict_do_update(index_elements=["name"], set_={"safe_id": mark, "updated_at": now})
         await self._session.execute(stmt)
         await self._session.execute(delete(LeaderboardFolded).where(LeaderboardFolded.event_id <= mark))
@@ -103,7 +99,7 @@ class LeaderboardRepository:
         result: dict[tuple[str, int], int] = {}
         table = LeaderboardScore.__table__
         for chunk in _chunks(rows):
-            stmt = _insert(self._session)(LeaderboardScore).values(list(chunk))
+            stmt = dialect_insert(self._session)(LeaderboardScore).values(list(chunk))
             stmt = stmt.on_conflict_do_update(
                 index_elements=["board", "partner_id"], set_={"score": table.c.score + stmt.excluded.score}
             ).returning(table.c.board, table.c.partner_id, table.c.score)
@@ -125,7 +121,7 @@ class LeaderboardRepository:
         rows = [{"board": b, "score": s, "n": n} for (b, s), n in delta.items() if n]
         table = LeaderboardCount.__table__
         for chunk in _chunks(rows):
-            stmt = _insert(self._session)(LeaderboardCount).values(list(chunk))
+            stmt = dialect_insert(self._session)(LeaderboardCount).values(list(chunk))
             stmt = stmt.on_conflict_do_update(
                 index_elements=["board", "score"], set_={"n": table.c.n + stmt.excluded.n}
             )
@@ -241,7 +237,7 @@ class LeaderboardRepository:
 
     async def save_ranks(self, board: str, ranks: Mapping[int, int], now: datetime) -> None:
         for chunk in _chunks(sorted(ranks.items())):
-            stmt = _insert(self._session)(LeaderboardStanding).values(
+            stmt = dialect_insert(self._session)(LeaderboardStanding).values(
                 [{"partner_id": p, "board": board, "rank": r, "updated_at": now} for p, r in chunk]
             )
             stmt = stmt.on_conflict_do_update(
@@ -286,7 +282,8 @@ class LeaderboardRepository:
         return (await self._session.execute(query)).scalars().all()
 
     async def mark_pushed(self, partner_id: int, period: str, now: datetime) -> None:
-        stmt = _insert(self._session)(LeaderboardPush).values(partner_id=partner_id, period=period, pushed_at=now)
+        insert = dialect_insert(self._session)
+        stmt = insert(LeaderboardPush).values(partner_id=partner_id, period=period, pushed_at=now)
         await self._session.execute(stmt.on_conflict_do_nothing(index_elements=["partner_id", "period"]))
 
     async def opted_out(self, partner_ids: Collection[int]) -> set[int]:
@@ -298,7 +295,7 @@ class LeaderboardRepository:
 
     async def set_opted_out(self, partner_id: int, opted_out: bool, now: datetime) -> None:
         if opted_out:
-            stmt = _insert(self._session)(LeaderboardOptOut).values(partner_id=partner_id, created_at=now)
+            stmt = dialect_insert(self._session)(LeaderboardOptOut).values(partner_id=partner_id, created_at=now)
             await self._session.execute(stmt.on_conflict_do_nothing(index_elements=["partner_id"]))
         else:
             await self._session.execute(delete(LeaderboardOptOut).where(LeaderboardOptOut.partner_id == partner_id))

@@ -7,15 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, Table, bindparam, cast, func, insert, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from storage.models import CustomerBinding, LedgerEntry, Order, OrderFlag, Refund, RuleVersion
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+from storage.repositories.dialect import dialect_insert
 
 
 def _table(model: type[Any]) -> Table:
@@ -56,7 +52,8 @@ class LedgerRepository:
     async def add_rules_once(self, values: Mapping[str, Any]) -> bool:
         """Insert a rule version unless its number is taken (two processes storing the default plan at once).
         True when this call inserted it."""
-        stmt = _insert(self._session)(RuleVersion).values(**values).on_conflict_do_nothing(index_elements=["version"])
+        stmt = dialect_insert(self._session)(RuleVersion).values(**values)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["version"])
         result = await self._session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
 
@@ -74,7 +71,7 @@ class LedgerRepository:
             return {}
         table = _table(Order)
         stmt = (
-            _insert(self._session)(table)
+            dialect_insert(self._session)(table)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(table.c.external_id, table.c.id)
         )
@@ -144,7 +141,7 @@ class LedgerRepository:
     async def claim_refund(self, values: Mapping[str, Any]) -> int | None:
         """As `claim_orders`, for one refund: its new id, or None when it was there already."""
         stmt = (
-            _insert(self._session)(Refund)
+            dialect_insert(self._session)(Refund)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["source", "external_id"])
             .returning(Refund.id)
@@ -172,7 +169,7 @@ class LedgerRepository:
         if sum(int(line["amount_minor"]) for line in lines) != 0:
             raise ValueError(f"transaction {lines[0]['txn']} does not balance")
         stmt = (
-            _insert(self._session)(LedgerEntry)
+            dialect_insert(self._session)(LedgerEntry)
             .on_conflict_do_nothing(index_elements=["txn", "line"])
             .returning(LedgerEntry.id)
         )
@@ -294,7 +291,7 @@ class LedgerRepository:
         if not rows:
             return
         table = _table(CustomerBinding)
-        stmt = _insert(self._session)(table).on_conflict_do_nothing(index_elements=["customer_id"])
+        stmt = dialect_insert(self._session)(table).on_conflict_do_nothing(index_elements=["customer_id"])
         await self._session.execute(stmt, sorted((dict(row) for row in rows), key=lambda row: row["customer_id"]))
 
     async def customer_owners(self, customer_ids: Collection[str]) -> dict[str, int]:

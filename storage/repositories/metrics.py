@@ -7,20 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, LevelChange, Order, Partner, PartnerBadge
+from storage.repositories.dialect import dialect_insert
 
 COUNTED_ORDER_STATUS = "settled"
 """Orders that count for metrics: attributed and settled; fully refunded ones become 'refunded'."""
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class MetricsRepository:
@@ -131,7 +126,7 @@ class MetricsRepository:
     async def award_badge(self, partner_id: int, badge: str, now: datetime) -> bool:
         """True when the badge is new; a concurrent or repeated award inserts nothing."""
         stmt = (
-            _insert(self._session)(PartnerBadge)
+            dialect_insert(self._session)(PartnerBadge)
             .values(partner_id=partner_id, badge=badge, awarded_at=now)
             .on_conflict_do_nothing(index_elements=["partner_id", "badge"])
         )

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, DateTime, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, Partner
+from storage.repositories.dialect import dialect_insert
 
 
 class ClaimedMessage(NamedTuple):
@@ -56,8 +57,7 @@ class OutboxRepository:
             "not_before": not_before,
             "created_at": now,
         }
-        dialect = self._session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = dialect_insert(self._session)
         stmt = insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
         result = await self._session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
@@ -69,7 +69,7 @@ class OutboxRepository:
         One executemany per `chunk` rows through Core (SQLAlchemy pages it into multi-row INSERTs), so a
         100,000-partner broadcast is queued in seconds.
         """
-        insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        insert = dialect_insert(self._session)
         stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_OUTBOX.c.id)
         added = 0
         for start in range(0, len(rows), chunk):
@@ -84,7 +84,7 @@ class OutboxRepository:
         runs one prepared statement whatever the number of rows (settlement's notices, batch after batch)."""
         if not rows:
             return
-        insert = postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        insert = dialect_insert(self._session)
         stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await self._session.execute(
             stmt, [{"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows]

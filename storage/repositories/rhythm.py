@@ -8,20 +8,16 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, distinct, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from storage.models import Event, Partner, RhythmProgress
+from storage.repositories.dialect import dialect_insert
 
 # Core tables for the daily run's bulk writes: no ORM objects for 100,000 partners.
 RHYTHM = cast(Table, RhythmProgress.__table__)
 PARTNERS = cast(Table, Partner.__table__)
 EVENTS = cast(Table, Event.__table__)
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 class RhythmRepository:
@@ -60,7 +56,7 @@ class RhythmRepository:
         existing row keeps its status (a partner paused stays paused)."""
         if not rows:
             return
-        stmt = _insert(self._session)(RHYTHM)
+        stmt = dialect_insert(self._session)(RHYTHM)
         fresh = {c: stmt.excluded[c] for c in ("segment", "segment_since", "touches", "stopped_at", "wake_at")}
         stmt = stmt.on_conflict_do_update(
             index_elements=["partner_id", "rhythm"], set_={**fresh, "updated_at": stmt.excluded.updated_at}
@@ -114,7 +110,7 @@ class RhythmRepository:
         """Insert events (each with a `dedupe_key`) in one statement; keys recorded before are left alone."""
         if not rows:
             return
-        stmt = _insert(self._session)(EVENTS).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        stmt = dialect_insert(self._session)(EVENTS).on_conflict_do_nothing(index_elements=["dedupe_key"])
         await self._session.execute(stmt, list(rows))  # executemany: batched multi-row INSERTs, compiled once
 
     async def segment_mix(self) -> dict[str | None, int]:

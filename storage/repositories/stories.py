@@ -7,10 +7,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, Partner, Spotlight, Story
+from storage.repositories.dialect import dialect_insert
 
 FEATURE_QUEUE_LOCK = 7_140_014
 """PostgreSQL advisory lock key of the featured-story queue (two approvals never take the same day)."""
@@ -19,9 +19,6 @@ FEATURE_QUEUE_LOCK = 7_140_014
 class StoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
-
-    def _insert(self) -> Any:
-        return postgresql.insert if self._session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
     # ------------------------------------------------------------------ stories
 
@@ -112,13 +109,13 @@ class StoryRepository:
     async def pick(self, *, week: str, partner_id: int, blurb: str | None, picked_by: int, now: datetime) -> None:
         """An admin's pick for the week: it replaces whoever had the week (the top riser or another pick)."""
         values = {"partner_id": partner_id, "blurb": blurb, "picked_by": picked_by, "picked_at": now}
-        stmt = self._insert()(Spotlight).values(week_start=week, **values)
+        stmt = dialect_insert(self._session)(Spotlight).values(week_start=week, **values)
         await self._session.execute(stmt.on_conflict_do_update(index_elements=["week_start"], set_=values))
 
     async def pick_once(self, *, week: str, partner_id: int, now: datetime) -> bool:
         """The weekly job's pick: only when nobody has the week yet. True when it was written."""
         stmt = (
-            self._insert()(Spotlight)
+            dialect_insert(self._session)(Spotlight)
             .values(week_start=week, partner_id=partner_id, blurb=None, picked_by=None, picked_at=now)
             .on_conflict_do_nothing(index_elements=["week_start"])
         )

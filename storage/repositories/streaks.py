@@ -5,17 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, JobCursor, Partner, PartnerStreak
-
-
-def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+from storage.repositories.dialect import dialect_insert
 
 
 def _in_zone(timezone: str | None, is_default_zone: bool) -> ColumnElement[bool]:
@@ -91,7 +86,7 @@ class StreakRepository:
         if not partner_ids:
             return
         rows = [{"partner_id": pid, "updated_at": now, **days} for pid in sorted(partner_ids)]
-        stmt = _insert(self._session)(PartnerStreak)
+        stmt = dialect_insert(self._session)(PartnerStreak)
         stmt = stmt.on_conflict_do_update(
             index_elements=["partner_id"],
             set_={**{name: getattr(stmt.excluded, name) for name in days}, "updated_at": stmt.excluded.updated_at},
@@ -110,7 +105,7 @@ class StreakRepository:
         return None if row is None else int(row.position)
 
     async def move_cursor(self, name: str, position: int, now: datetime) -> None:
-        stmt = _insert(self._session)(JobCursor).values(name=name, position=position, updated_at=now)
+        stmt = dialect_insert(self._session)(JobCursor).values(name=name, position=position, updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=["name"], set_={"position": stmt.excluded.position, "updated_at": now}
         )
