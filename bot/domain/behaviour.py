@@ -30,6 +30,7 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from fractions import Fraction
+from operator import add, attrgetter
 
 from bot.domain.errors import UsageError
 
@@ -55,17 +56,19 @@ class DayCounts:
     """Shares, follow-ups, new prospects and attributed orders: what makes a partner active."""
 
     def __add__(self, other: DayCounts) -> DayCounts:
-        return DayCounts(*(getattr(self, f) + getattr(other, f) for f in COUNT_FIELDS))
+        return DayCounts(*map(add, _values(self), _values(other)))
 
 
 COUNT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(DayCounts))
+_values = attrgetter(*COUNT_FIELDS)
+"""A `DayCounts` as the tuple of its counts, in field order."""
 
 
 def total(counts: Iterable[DayCounts]) -> DayCounts:
-    result = DayCounts()
-    for one in counts:
-        result = result + one
-    return result
+    """The field-by-field sum of `counts` (a digest sums thousands of member-days: one pass per field, no
+    intermediate `DayCounts`)."""
+    columns = list(zip(*map(_values, counts), strict=True))
+    return DayCounts(*map(sum, columns)) if columns else DayCounts()
 
 
 # --- periods ---------------------------------------------------------------------------------------------------

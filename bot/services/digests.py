@@ -19,14 +19,12 @@ import asyncio
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from operator import attrgetter
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bot.callbacks import DigestCallback
 from bot.delivery.media import persist_photo
 from bot.domain.behaviour import (
-    COUNT_FIELDS,
     DORMANT_DAYS,
     Behaviour,
     DayCounts,
@@ -46,10 +44,11 @@ from bot.services.behaviour import BehaviourService, behaviour_lines, trend_char
 from bot.services.context import ServiceContext
 from bot.services.leads import LeadService, MemberLeads
 from bot.services.notify import enqueue_text, partner_zone, photo_row, text_row
-from bot.services.partners import PartnerService, display_name
+from bot.services.partners import Named, PartnerService, display_name
 from bot.services.playbooks import ONBOARDING, Checklist, PlaybookService
 from bot.services.views import PartnerView, TeamView
 from storage.models import Partner
+from storage.repositories.digests import TeamMember
 from storage.uow import UnitOfWork
 
 DAILY, WEEKLY = "daily", "weekly"
@@ -104,6 +103,18 @@ class MemberReport:
     """(behaviour, share followed by an order) over the lead's team, highest first."""
 
 
+class _Member(Named, Protocol):
+    """A team member as dormancy sees them: a mapped `Partner` or a digest's `TeamMember`."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def joined_at(self) -> datetime: ...
+
+
+M = TypeVar("M", bound=_Member)
+
+
 @dataclass(frozen=True, slots=True)
 class _Wanted:
     lead: Partner
@@ -127,7 +138,7 @@ class _Drawing:
 class _Reads:
     """What a page of digests shows, read once for all their teams."""
 
-    teams: dict[int, list[Partner]]
+    teams: dict[int, list[TeamMember]]
     """Lead id → their team: the lead and their subtree, oldest first."""
     windows: dict[tuple[date, date], int]
     """(first, last) → where that period's sums are in each `sums` list."""
@@ -151,16 +162,6 @@ class _TeamReport:
     last_30d: Behaviour
     sums: dict[int, DayCounts]
     """Each team partner's counts over the period (the top performers)."""
-
-
-_counts = attrgetter(*COUNT_FIELDS)
-
-
-def _total(counts: list[DayCounts]) -> DayCounts:
-    """`total`, quicker: a digest page adds up thousands of member-days."""
-    if not counts:
-        return DayCounts()
-    return DayCounts(*map(sum, zip(*map(_counts, counts), strict=True)))
 
 
 class _Charts:
@@ -352,7 +353,7 @@ class DigestService:
         """The dormant members of the lead's team, longest quiet first."""
         return self._quiet(members, await self._uow.rollups.last_action_days(today, lead.tree_path), today)
 
-    def _quiet(self, members: Sequence[Partner], last: dict[int, date], today: date) -> list[Partner]:
+    def _quiet(self, members: Sequence[M], last: dict[int, date], today: date) -> list[M]:
         """The dormant `members`, longest quiet first, by each one's last action day (`last`)."""
         zone = self._ctx.timezone
         joined = {m.id: m.joined_at.astimezone(zone).date() for m in members}
@@ -405,7 +406,7 @@ class DigestService:
         leads_at: dict[str, list[int]] = {}
         for lead in leads.values():
             leads_at.setdefault(lead.tree_path, []).append(lead.id)
-        teams: dict[int, list[Partner]] = {lead_id: [] for lead_id in leads}
+        teams: dict[int, list[TeamMember]] = {lead_id: [] for lead_id in leads}
         for partner in everyone:  # a team is its lead's subtree: the partners whose path starts with the lead's
             path = partner.tree_path
             at = path.find("/")
@@ -429,15 +430,17 @@ class DigestService:
         last = dict(summed.last_action)
         last.update(await rollups.last_action_days_of(until, [p.id for p in everyone if p.id not in last]))
         overdue = await LeadService(self._uow, self._ctx).overdue_of([p.id for p in everyone])
-        newcomers: dict[str, dict[int, Partner]] = {}
+        newcomers: dict[str, set[int]] = {}
         for one in wanted:
             team = teams[one.lead.id]
             found = self._newcomers([m for m in team if m.id != one.lead.id])
-            newcomers.setdefault(one.t.language, {}).update((m.id, m) for m in found)
+            newcomers.setdefault(one.t.language, set()).update(m.id for m in found)
+        # a checklist needs the whole partner (their timezone, their progress): only newcomers are read as such
+        partners = await self._uow.partners.by_ids(set().union(*newcomers.values()))
         playbooks = PlaybookService(self._uow, self._ctx)
         checklists = {
-            language: await playbooks.checklists(list(partners.values()), language, ONBOARDING)
-            for language, partners in newcomers.items()
+            language: await playbooks.checklists([partners[p] for p in sorted(ids)], language, ONBOARDING)
+            for language, ids in newcomers.items()
         }
         return _Reads(teams, windows, summed.sums, last, overdue, checklists, drawn)
 
@@ -450,7 +453,7 @@ class DigestService:
             found += [period, period.previous()]
         return [*found, period_for(PeriodName.DAYS_7, until), period_for(PeriodName.DAYS_30, until)]
 
-    def _report(self, reads: _Reads, team: list[Partner], name: PeriodName, until: date) -> _TeamReport:
+    def _report(self, reads: _Reads, team: list[TeamMember], name: PeriodName, until: date) -> _TeamReport:
         """The team's behaviour report, as `BehaviourService.report` computes what a digest shows of it."""
         behaviour_service = BehaviourService(self._uow, self._ctx)
         ids = [p.id for p in team]
@@ -479,7 +482,7 @@ class DigestService:
         first = until - timedelta(days=TREND_DAYS - 1)
         days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
         rows = [daily[p] for p in ids if p in daily]
-        return {day: _total([c for row in rows if (c := row.get(day)) is not None]) for day in days}
+        return {day: total([c for row in rows if (c := row.get(day)) is not None]) for day in days}
 
     @staticmethod
     def _title(report: _TeamReport, kind: str, members: int, t: Texts) -> str:
@@ -493,7 +496,7 @@ class DigestService:
         return t("digests.live_title", members=members)
 
     @staticmethod
-    def _dormant_lines(quiet: list[Partner], last: dict[int, date], t: Texts) -> list[str]:
+    def _dormant_lines(quiet: Sequence[_Member], last: dict[int, date], t: Texts) -> list[str]:
         if not quiet:
             return [t("digests.dormant_none")]
         lines = [t("digests.dormant_title", count=len(quiet), days=DORMANT_DAYS)]
@@ -530,13 +533,13 @@ class DigestService:
             )
         return lines
 
-    def _newcomers(self, members: list[Partner]) -> list[Partner]:
+    def _newcomers(self, members: list[TeamMember]) -> list[TeamMember]:
         """The members who joined in the last 7 days, the latest 10 of them."""
         since = self._ctx.clock.now() - timedelta(days=NEW_MEMBER_DAYS)
         return [m for m in members if m.joined_at >= since][-LIST_LIMIT:]
 
     @staticmethod
-    def _newcomer_lines(newcomers: list[Partner], checklists: dict[int, Checklist], t: Texts) -> list[str]:
+    def _newcomer_lines(newcomers: list[TeamMember], checklists: dict[int, Checklist], t: Texts) -> list[str]:
         if not newcomers:
             return []
         lines = [t("digests.new_title")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
@@ -41,7 +42,18 @@ from storage.uow import UnitOfWork
 CODE_ATTEMPTS = 8
 
 
-def display_name(partner: Partner) -> str:
+class Named(Protocol):
+    """A partner as far as their name goes: a mapped `Partner` or a plain row of one."""
+
+    @property
+    def tg_user_id(self) -> int: ...
+    @property
+    def first_name(self) -> str: ...
+    @property
+    def last_name(self) -> str | None: ...
+
+
+def display_name(partner: Named) -> str:
     return " ".join(part for part in (partner.first_name, partner.last_name) if part) or str(partner.tg_user_id)
 
 

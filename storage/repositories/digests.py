@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, tuple_
@@ -13,6 +14,19 @@ from storage.repositories.dialect import dialect_insert
 from storage.repositories.rollups import in_subtrees
 
 LEAD_ROLE = "lead"
+
+
+@dataclass(frozen=True, slots=True)
+class TeamMember:
+    """What a digest shows of a team's partner: a plain row, not a mapped `Partner` (a page of digests reads
+    thousands of them, and building ORM instances was its largest cost)."""
+
+    id: int
+    tg_user_id: int
+    first_name: str
+    last_name: str | None
+    tree_path: str
+    joined_at: datetime
 
 
 class DigestRepository:
@@ -56,12 +70,13 @@ class DigestRepository:
         )
         return {(int(p), str(k), str(d)) for p, k, d in (await self._session.execute(stmt)).all()}
 
-    async def teams(self, tree_paths: Collection[str]) -> Sequence[Partner]:
+    async def teams(self, tree_paths: Collection[str]) -> list[TeamMember]:
         """Everyone in any of these referral subtrees (the leads whose paths they are included), oldest first."""
         if not tree_paths:
             return []
-        stmt = select(Partner).where(in_subtrees(tree_paths)).order_by(Partner.id)
-        return (await self._session.execute(stmt)).scalars().all()
+        columns = (Partner.id, Partner.tg_user_id, Partner.first_name, Partner.last_name, Partner.tree_path)
+        stmt = select(*columns, Partner.joined_at).where(in_subtrees(tree_paths)).order_by(Partner.id)
+        return [TeamMember(*row) for row in (await self._session.execute(stmt)).all()]
 
     async def members(self, tree_path: str) -> Sequence[Partner]:
         """Everyone in a lead's referral subtree, the lead excluded, oldest first."""

@@ -11,7 +11,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Executable, Select, String, and_, case, delete, func, insert, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Executable,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.behaviour import COUNT_FIELDS, DayCounts
@@ -168,8 +183,10 @@ class RollupRepository:
         if not windows or not teams:
             return WindowSums({}, {})
         last_action = func.max(case((DailyRollup.actions > 0, DailyRollup.day)))
-        columns = [
-            func.sum(case((DailyRollup.day.between(first, last), getattr(DailyRollup, name)), else_=0))
+        columns = [  # cast: PostgreSQL sums bigints as numeric, which the driver would hand over as Decimal
+            cast(
+                func.sum(case((DailyRollup.day.between(first, last), getattr(DailyRollup, name)), else_=0)), BigInteger
+            )
             for first, last in windows
             for name in COUNT_FIELDS
         ]
@@ -183,7 +200,7 @@ class RollupRepository:
             partner_id = int(row[0])
             if row[1] is not None:
                 result.last_action[partner_id] = row[1]
-            values = [int(v or 0) for v in row[2:]]
+            values = row[2:]
             result.sums[partner_id] = [DayCounts(*values[at : at + width]) for at in range(0, len(values), width)]
         return result
 
@@ -195,7 +212,7 @@ class RollupRepository:
         )
         result: dict[int, dict[date, DayCounts]] = {}
         for row in await self._core_rows(in_teams(stmt, DailyRollup.partner_id, teams)):
-            result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
+            result.setdefault(row[0], {})[row[1]] = DayCounts(*row[2:])  # integer columns: the driver gives ints
         return result
 
     async def last_action_days_of(self, until: date, partner_ids: Collection[int]) -> dict[int, date]:
