@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -67,6 +67,13 @@ class _Done:
     outcome: Outcome
     at: datetime
     """When the API call ended: the row's sent_at, and where a retry delay starts."""
+
+
+class _Batch(NamedTuple):
+    """Claimed rows, and which of their chats are partners who blocked the bot."""
+
+    rows: list[ClaimedMessage]
+    blocked: set[int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +227,7 @@ class OutboxSender:
         self._batch = batch_size or default_batch(rate)
         self._record_linger = record_linger(rate)
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._next_batch: asyncio.Task[list[ClaimedMessage]] | None = None
+        self._next_batch: asyncio.Task[_Batch] | None = None
         self._credit = 0
         """Bot-wide slots already taken and not yet used; dropped when a round ends."""
         self._max_attempts = max_attempts
@@ -302,12 +309,12 @@ class OutboxSender:
         if await self.limiter.paused_for() > 0:
             await self._give_back_next_batch()
             return 0, 0
-        claimed = await self._next_batch if self._next_batch is not None else await self._claim()
+        claimed, blocked = await self._next_batch if self._next_batch is not None else await self._claim()
         self._next_batch = None
         if not claimed:
             return 0, 0
         now = self._clock.now()
-        first, give_back = self._first_per_chat(await self._skip_unreachable(claimed, recorder), now)
+        first, give_back = self._first_per_chat(self._skip_unreachable(claimed, blocked, recorder), now)
         waiting = list(reversed(first))  # popped from the end, oldest first
         started = 0
         try:
@@ -340,25 +347,30 @@ class OutboxSender:
                     await uow.outbox.give_back(give_back)
         return len(claimed), started
 
-    async def _skip_unreachable(self, claimed: list[ClaimedMessage], recorder: _Recorder) -> list[ClaimedMessage]:
-        """Rows for partners who blocked the bot are dead letters without another call (each would be one more 403)
-        until the partner writes to the bot again; the other rows, to be sent."""
-        async with UnitOfWork(self._sessionmaker) as uow:
-            blocked = await uow.outbox.unreachable_chats({row.chat_id for row in claimed})
+    @staticmethod
+    def _skip_unreachable(
+        claimed: list[ClaimedMessage], blocked: set[int], recorder: _Recorder
+    ) -> list[ClaimedMessage]:
+        """Rows for partners who blocked the bot (`blocked` chats) are dead letters without another call (each
+        would be one more 403) until the partner writes to the bot again; the other rows, to be sent."""
         for row in claimed:
             if row.chat_id in blocked:
                 recorder.put(row, Outcome("dead", UNREACHABLE_ERROR))
         return [row for row in claimed if row.chat_id not in blocked]
 
-    async def _claim(self) -> list[ClaimedMessage]:
+    async def _claim(self) -> _Batch:
+        """Claim due rows, and find which of their chats are unreachable in the same unit of work: with the next
+        batch claimed ahead of time, sending goes from one batch to the next without a query in between."""
         async with UnitOfWork(self._sessionmaker) as uow:
-            return await uow.outbox.claim_due(self._clock.now(), self._batch)
+            rows = await uow.outbox.claim_due(self._clock.now(), self._batch)
+            blocked = await uow.outbox.unreachable_chats({row.chat_id for row in rows})
+        return _Batch(rows, blocked)
 
     async def _give_back_next_batch(self) -> None:
         """Rows claimed ahead of time go back to the queue untouched (on a 429 pause, and at stop)."""
         if self._next_batch is None:
             return
-        rows, self._next_batch = await self._next_batch, None
+        (rows, _), self._next_batch = await self._next_batch, None
         if rows:
             async with UnitOfWork(self._sessionmaker) as uow:
                 await uow.outbox.give_back([(row.id, row.not_before) for row in rows])
