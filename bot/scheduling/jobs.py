@@ -3,6 +3,8 @@ handler would; its policy is declared on it and listed in README "Scheduled jobs
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -12,7 +14,7 @@ from bot.scheduling.conventions import scheduled_job
 from bot.scheduling.runtime import JobRuntime, job_runtime
 
 if TYPE_CHECKING:
-    from bot.services.digests import PreparedDigests
+    from bot.services.digests import PreparedDigests, ReadDigests
     from bot.services.registry import UseCases
     from bot.services.rhythm import MetricsKey
 
@@ -451,23 +453,36 @@ async def send_team_digests() -> None:
     14-day chart; pages of 100 leads, a transaction each."""
     rt = job_runtime()
     now = rt.clock.now()
-    after = sent = 0
-    drawing: list[PreparedDigests] = []  # pages read, their charts being drawn: queued one page behind the reads
+    sent = 0
+
+    async def read(after: int) -> ReadDigests:
+        async with rt.unit_of_work() as uow:
+            return await rt.use_cases(uow).digests.read_due(now, after, DIGEST_BATCH)
+
+    # A page is read (in a unit of work of its own) while the page before is composed, and queued once the page
+    # after it is composed: the database, the composing and the chart workers all work at once.
+    reading: asyncio.Task[ReadDigests] | None = asyncio.create_task(read(0), name="digests-read")
+    drawing: list[PreparedDigests] = []  # composed pages, their charts being drawn
     try:
-        while True:
-            async with rt.unit_of_work() as uow:
-                page = await rt.use_cases(uow).digests.prepare_due(now, after, DIGEST_BATCH)
-            drawing.append(page)
+        while reading is not None:
+            page = await reading
+            reading = None
             last = page.page.seen < DIGEST_BATCH
-            while drawing and (len(drawing) > 1 or last):  # the next page is read while this one's charts were drawn
-                async with rt.unit_of_work() as uow:
-                    sent += await rt.use_cases(uow).digests.queue(drawing[0], now)
-                drawing.pop(0)
-            if last:
-                break
-            after = page.page.last_id
+            if not last:
+                reading = asyncio.create_task(read(page.page.last_id), name="digests-read")
+            async with rt.unit_of_work() as uow:
+                digests = rt.use_cases(uow).digests
+                drawing.append(await digests.compose(page))
+                while drawing and (len(drawing) > 1 or last):
+                    sent += await digests.queue(drawing[0], now)
+                    drawing.pop(0)
     finally:
-        for unqueued in drawing:  # a page failed: the charts of the one read ahead are not wanted
+        if reading is not None:  # a page failed: the one being read is not wanted, nor are the charts drawn
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                read_ahead = await reading
+                await read_ahead.charts.cancel()
+        for unqueued in drawing:
             await unqueued.charts.cancel()
     if sent:
         log.info("queued %s team digests", sent)

@@ -191,6 +191,20 @@ class _Charts:
 
 
 @dataclass(slots=True)
+class ReadDigests:
+    """A page of due digests, read (their charts being drawn), not yet composed (`DigestService.compose`)."""
+
+    due: list[tuple[Partner, str, str]]
+    """(lead, kind, period) of each digest."""
+    wanted: list[_Wanted]
+    reads: _Reads | None
+    """None when no digest of the page is due."""
+    until: date
+    charts: _Charts
+    page: DigestPage
+
+
+@dataclass(slots=True)
 class PreparedDigests:
     """A page of due digests, read and with their charts being drawn, not yet queued (`DigestService.queue`)."""
 
@@ -228,6 +242,11 @@ class DigestService:
         """The page's due digests (see `send_due`), read together (a few queries for all their teams), with their
         charts started in worker processes. Nothing is written: `queue` does that, in this or a later unit of work,
         so that the digest job can read the next page while this page's charts are drawn."""
+        return await self.compose(await self.read_due(now, after_id, limit))
+
+    async def read_due(self, now: datetime, after_id: int, limit: int) -> ReadDigests:
+        """`prepare_due`'s reads: the page's due digests and what they show, the charts started. The digest job
+        reads the next page (in a unit of work of its own) while it composes this one."""
         leads = await self._uow.digests.leads_after(after_id, limit)
         due: list[tuple[Partner, str, str]] = []
         for lead in leads:
@@ -252,12 +271,21 @@ class DigestService:
         ]
         charts = _Charts()
         try:
-            drawings = await self._build_many(wanted, yesterday, charts)
+            reads = await self._read(wanted, yesterday, charts) if wanted else None
         except BaseException:
             await charts.cancel()
             raise
         page = DigestPage(seen=len(leads), sent=len(due), last_id=leads[-1].id if leads else after_id)
-        return PreparedDigests(due, drawings, charts, page)
+        return ReadDigests(due, wanted, reads, yesterday, charts, page)
+
+    async def compose(self, read: ReadDigests) -> PreparedDigests:
+        """The texts of a page read by `read_due` (no query: the reads are all in `read`)."""
+        try:
+            drawings = [] if read.reads is None else await self._compose(read.wanted, read.reads, read.until)
+        except BaseException:
+            await read.charts.cancel()
+            raise
+        return PreparedDigests(read.due, drawings, read.charts, read.page)
 
     async def queue(self, prepared: PreparedDigests, now: datetime) -> int:
         """Queue a prepared page's digests (the text, then the chart once drawn) and mark them sent; how many."""
@@ -366,7 +394,10 @@ class DigestService:
         drawn by `charts` meanwhile."""
         if not wanted:
             return []
-        reads = await self._read(wanted, until, charts)
+        return await self._compose(wanted, await self._read(wanted, until, charts), until)
+
+    async def _compose(self, wanted: Sequence[_Wanted], reads: _Reads, until: date) -> list[_Drawing]:
+        """Each wanted digest's text and keyboard, from the page's reads (its chart is `reads.charts`)."""
         drawings = []
         for one, chart in zip(wanted, reads.charts, strict=True):
             await asyncio.sleep(0)  # a page is a hundred digests: let other work in between

@@ -8,13 +8,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import pytest
 from sqlalchemy import select
 
 from bot.callbacks import DigestCallback
 from bot.domain.events import EventType
-from bot.scheduling import running_with
+from bot.scheduling import jobs, running_with
 from bot.scheduling.jobs import refresh_rollups, send_team_digests
 from bot.services.behaviour import BehaviourService
+from bot.services.digests import DigestService, PreparedDigests, ReadDigests
 from bot.services.playbooks import load_playbooks
 from storage.models import DigestSent, Partner
 from storage.uow import UnitOfWork
@@ -228,3 +230,57 @@ async def test_nested_teams_each_lead_gets_their_own_subtree(harness: BotHarness
     for other in ("Carol", "Dan", "Eve", "Alice"):
         assert other not in bob.text
     assert len(h.session.of("sendPhoto", ALICE.id)) == 1 and len(h.session.of("sendPhoto", BOB.id)) == 1
+
+
+async def five_leads(h: BotHarness) -> list[int]:
+    """Five team leads (Telegram ids 301-305), each with one member; it is Wednesday 09:00 local, digests are due."""
+    await h.send(ADMIN, "/start")
+    leads = [tg_user(301 + i, f"Lead{i}", username=f"lead_{i}", lang="en") for i in range(5)]
+    for at, lead in enumerate(leads):
+        await h.send(lead, "/start")
+        await h.send(ADMIN, f"/grant @lead_{at} lead")
+        async with h.sessionmaker() as s:
+            code = (await s.execute(select(Partner.invite_code).where(Partner.tg_user_id == lead.id))).scalar_one()
+        await h.send(tg_user(401 + at, f"Member{at}", lang="en"), f"/start {code}")
+    h.clock.advance(timedelta(days=1))
+    await drain(h)
+    h.session.clear()
+    return [lead.id for lead in leads]
+
+
+async def test_digests_of_many_pages_each_once_and_a_failed_page_leaves_nothing_half_done(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep reads a page while it composes the one before: with pages of two, five leads are three pages, each
+    lead gets one digest. When composing a page fails, the pages queued before it stay queued, nothing of the
+    failed page (or of the one read ahead) is, and the next sweep sends the rest, none twice."""
+    h = harness
+    leads = await five_leads(h)
+    monkeypatch.setattr(jobs, "DIGEST_BATCH", 2)
+    compose = DigestService.compose
+    calls = 0
+
+    async def failing_on_the_third_page(self: DigestService, read: ReadDigests) -> PreparedDigests:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("composing failed")
+        return await compose(self, read)
+
+    monkeypatch.setattr(DigestService, "compose", failing_on_the_third_page)
+    with running_with(h.job_runtime()), pytest.raises(RuntimeError, match="composing failed"):
+        await send_team_digests()
+    await drain(h)
+    # page 1 was queued when page 2 was composed; page 2 waited for page 3, which failed
+    assert sorted(c.chat_id or 0 for c in h.session.of("sendMessage")) == leads[:2]
+    async with h.sessionmaker() as s:
+        marked = await s.execute(select(Partner.tg_user_id).join(DigestSent, DigestSent.partner_id == Partner.id))
+        assert sorted(marked.scalars()) == leads[:2]
+
+    monkeypatch.setattr(DigestService, "compose", compose)
+    await digest_run(h)
+    assert sorted(c.chat_id or 0 for c in h.session.of("sendMessage")) == leads[2:]
+    assert sorted(c.chat_id or 0 for c in h.session.of("sendPhoto")) == leads[2:]
+    h.session.clear()
+    await digest_run(h)
+    assert h.session.of("sendMessage") == [] and h.session.of("sendPhoto") == []
