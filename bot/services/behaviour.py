@@ -19,7 +19,6 @@ from bot.domain.behaviour import (
     PeriodName,
     Ratio,
     activation,
-    behaviour,
     period_for,
     trend,
 )
@@ -109,8 +108,8 @@ class BehaviourService:
         new_ids = [p for p, _ in joined]
         completed = await rollups.badge_holders(STARTER_BADGE, new_ids)
         moves = await rollups.segment_moves(start, end, team)
-        slipped = sum(1 for a, b in moves if SEGMENT_ORDER.get(b or "", 0) < SEGMENT_ORDER.get(a or "", 0))
-        rose = sum(1 for a, b in moves if SEGMENT_ORDER.get(b or "", 0) > SEGMENT_ORDER.get(a or "", 0))
+        slipped = sum(n for (a, b), n in moves.items() if SEGMENT_ORDER.get(b or "", 0) < SEGMENT_ORDER.get(a or "", 0))
+        rose = sum(n for (a, b), n in moves.items() if SEGMENT_ORDER.get(b or "", 0) > SEGMENT_ORDER.get(a or "", 0))
         first_trend = today - timedelta(days=13)
         daily = await rollups.per_day(first_trend, today, team)
         _, plan = await SettlementService(self._uow, self._ctx).plan_for(now)
@@ -134,8 +133,9 @@ class BehaviourService:
 
     async def _behaviour(self, period: Period, team: str | None) -> Behaviour:
         _, end = self.day_range(period.last)
-        sums = await self._uow.rollups.sums(period.first, period.last, team)
-        return behaviour(sums, await self._uow.rollups.partner_count(end, team))
+        sums = await self._uow.rollups.totals(period.first, period.last, team)
+        partners = await self._uow.rollups.partner_count(end, team)
+        return Behaviour(partners, sums.active, sums.shared, sums.followed_up, sums.counts)
 
 
 async def trend_chart(trend: dict[date, DayCounts], title: str, labels: tuple[str, str, str]) -> bytes:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Date,
     Executable,
     Select,
     String,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,68 +59,70 @@ class WindowSums:
     """Partner id → their last day with an action within the windows (absent: none there)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PeriodTotals:
+    """A period's counts summed over a set of partners (bot/domain/behaviour.py `behaviour`, done by the database)."""
+
+    active: int
+    """Partners with an action in the period."""
+    shared: int
+    followed_up: int
+    counts: DayCounts
+
+
 class RollupRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def recompute_day(
-        self, day: date, start: datetime, end: datetime, action_types: Collection[str], batch: int = 5000
-    ) -> int:
+    async def recompute_day(self, day: date, start: datetime, end: datetime, action_types: Collection[str]) -> int:
         """Replace the rows of `day` (the UTC range `start`..`end`) with counts from the sources; returns the
-        number of partners with a row."""
-        rows: dict[int, dict[str, int]] = {}
+        number of partners with a row.
 
-        def row(partner_id: int) -> dict[str, int]:
-            found = rows.get(partner_id)
-            if found is None:
-                found = rows[partner_id] = dict.fromkeys(COUNT_FIELDS, 0)
-            return found
-
+        One INSERT … SELECT: the database adds up each source per partner and the sources per partner, so none of
+        the day's rows (tens of thousands on a large network) passes through the process."""
         in_day = and_(Event.occurred_at >= start, Event.occurred_at < end, Event.partner_id.is_not(None))
-        types = [*EVENT_COLUMNS, *action_types]
-        counted = select(Event.partner_id, Event.type, func.count()).where(in_day, Event.type.in_(set(types)))
-        for partner_id, event_type, count in await self._all(counted.group_by(Event.partner_id, Event.type)):
-            column = EVENT_COLUMNS.get(event_type)
-            if column is not None:
-                row(partner_id)[column] += count
-            if event_type in action_types:
-                row(partner_id)["actions"] += count
-
         revisit = Event.payload["revisit"].as_boolean()
-        revisits = select(Event.partner_id, func.count()).where(in_day, Event.type == "followed_up", revisit.is_(True))
-        for partner_id, count in await self._all(revisits.group_by(Event.partner_id)):
-            row(partner_id)["revisits"] = count
+        is_revisit = case((Event.type == "followed_up", case((revisit.is_(True), 1), else_=0)), else_=0)
 
+        def of_type(types: Collection[str]) -> ColumnElement[Any]:
+            return func.sum(case((Event.type.in_(set(types)), 1), else_=0)) if types else literal(0)
+
+        events = {column: of_type([t for t, c in EVENT_COLUMNS.items() if c == column]) for column in COUNT_FIELDS}
+        events |= {"revisits": func.sum(is_revisit), "actions": of_type(action_types)}
+        types = {*EVENT_COLUMNS, *action_types}
         due = select(LeadReminder.partner_id, func.count(func.distinct(LeadReminder.lead_id))).where(
             LeadReminder.due_at >= start, LeadReminder.due_at < end, LeadReminder.status != NOT_DUE_REMINDER
         )
-        for partner_id, count in await self._all(due.group_by(LeadReminder.partner_id)):
-            row(partner_id)["leads_due"] = count
-
-        orders = select(Order.partner_id, func.count(), func.sum(Order.amount_minor - Order.refunded_minor)).where(
+        gmv = func.coalesce(func.sum(Order.amount_minor - Order.refunded_minor), 0)
+        orders = select(Order.partner_id, func.count(), gmv).where(
             Order.paid_at >= start,
             Order.paid_at < end,
             Order.partner_id.is_not(None),
             Order.status == COUNTED_ORDER_STATUS,
         )
-        for partner_id, count, gmv in await self._all(orders.group_by(Order.partner_id)):
-            row(partner_id)["orders"] = count
-            row(partner_id)["gmv_minor"] = int(gmv or 0)
-
-        earned = select(LedgerEntry.partner_id, func.sum(LedgerEntry.amount_minor)).where(
+        earned = select(LedgerEntry.partner_id, func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
             LedgerEntry.created_at >= start,
             LedgerEntry.created_at < end,
             LedgerEntry.partner_id.is_not(None),
             LedgerEntry.kind.in_(COMMISSION_KINDS),
         )
-        for partner_id, amount in await self._all(earned.group_by(LedgerEntry.partner_id)):
-            row(partner_id)["commission_minor"] = int(amount or 0)
-
+        sources = union_all(
+            _counts(select(Event.partner_id).where(in_day, Event.type.in_(types)), events, Event.partner_id),
+            _counts(due, {"leads_due": due.selected_columns[1]}, LeadReminder.partner_id),
+            _counts(
+                orders, dict(zip(("orders", "gmv_minor"), orders.selected_columns[1:], strict=True)), Order.partner_id
+            ),
+            _counts(earned, {"commission_minor": earned.selected_columns[1]}, LedgerEntry.partner_id),
+        ).subquery()
+        per_partner = select(
+            sources.c.partner_id,
+            literal(day, Date),
+            *(cast(func.sum(sources.c[name]), BigInteger) for name in COUNT_FIELDS),
+        ).group_by(sources.c.partner_id)
         await self._session.execute(delete(DailyRollup).where(DailyRollup.day == day))
-        values = [{"partner_id": p, "day": day, **counts} for p, counts in sorted(rows.items())]
-        for at in range(0, len(values), batch):
-            await self._session.execute(insert(DailyRollup), values[at : at + batch])
-        return len(values)
+        inserted = insert(DailyRollup).from_select(["partner_id", "day", *COUNT_FIELDS], per_partner)
+        result = await self._session.execute(inserted)
+        return int(getattr(result, "rowcount", 0))
 
     async def first_activity(self) -> datetime | None:
         """The earliest event, order payment or ledger line: nothing before it has anything to roll up."""
@@ -140,13 +144,19 @@ class RollupRepository:
         rows: Sequence[Any] = (await connection.execute(stmt)).all()
         return rows
 
-    async def sums(self, first: date, last: date, team: str | None = None) -> dict[int, DayCounts]:
-        """Each partner's counts summed over `first`..`last`, of everybody or of a `team` (a lead's tree path)."""
-        columns = [func.sum(getattr(DailyRollup, name)) for name in COUNT_FIELDS]
-        stmt = select(DailyRollup.partner_id, *columns).where(DailyRollup.day >= first, DailyRollup.day <= last)
-        stmt = in_team(stmt, DailyRollup.partner_id, team)
-        result = await self._all(stmt.group_by(DailyRollup.partner_id))
-        return {int(r[0]): DayCounts(*(int(v or 0) for v in r[1:])) for r in result}
+    async def totals(self, first: date, last: date, team: str | None = None) -> PeriodTotals:
+        """Everybody's (or a `team`'s, a lead's tree path) counts over `first`..`last`, summed by the database:
+        the partners whose sums show an action, a share, a follow-up, and the sums of all (one row, whatever the
+        network's size)."""
+        sums = select(
+            DailyRollup.partner_id, *(func.sum(getattr(DailyRollup, name)).label(name) for name in COUNT_FIELDS)
+        ).where(DailyRollup.day >= first, DailyRollup.day <= last)
+        per_partner = in_team(sums, DailyRollup.partner_id, team).group_by(DailyRollup.partner_id).subquery()
+        having = [func.count(case((per_partner.c[name] > 0, 1))) for name in ("actions", "shares", "followups")]
+        summed = [func.coalesce(cast(func.sum(per_partner.c[name]), BigInteger), 0) for name in COUNT_FIELDS]
+        row = (await self._session.execute(select(*having, *summed))).one()
+        active, shared, followed_up = (int(v) for v in row[:3])
+        return PeriodTotals(active, shared, followed_up, DayCounts(*(int(v) for v in row[3:])))
 
     async def per_day(self, first: date, last: date, team: str | None = None) -> dict[date, DayCounts]:
         """The counts of everybody (or a `team`) summed per day: the trend charts."""
@@ -251,16 +261,24 @@ class RollupRepository:
 
     async def segment_moves(
         self, start: datetime, end: datetime, team: str | None = None
-    ) -> list[tuple[str | None, str | None]]:
-        """(previous, segment) of each `segment_changed` event in the range."""
-        stmt = select(Event.payload).where(
+    ) -> dict[tuple[str | None, str | None], int]:
+        """How many `segment_changed` events in the range moved from `previous` to `segment`, by (previous,
+        segment): counted by the database (a daily run records one per partner who moved, a network's worth)."""
+        previous, segment = Event.payload["previous"].as_string(), Event.payload["segment"].as_string()
+        stmt = select(previous, segment, func.count()).where(
             Event.type == "segment_changed", Event.occurred_at >= start, Event.occurred_at < end
         )
-        stmt = in_team(stmt, Event.partner_id, team)
-        return [
-            (payload.get("previous"), payload.get("segment"))
-            for payload in (await self._session.execute(stmt)).scalars().all()
-        ]
+        stmt = in_team(stmt, Event.partner_id, team).group_by(previous, segment)
+        return {(a, b): int(n) for a, b, n in await self._all(stmt)}
+
+
+def _counts(
+    stmt: Select[*tuple[Any, ...]], columns: dict[str, ColumnElement[Any]], partner_column: Any
+) -> Select[*tuple[Any, ...]]:
+    """`stmt` (a select from one source) as each partner's row of every count column, grouped by partner: the
+    `columns` it counts (bigint: PostgreSQL sums bigints as numeric), zeros for the others."""
+    values = [cast(columns.get(name, literal(0)), BigInteger).label(name) for name in COUNT_FIELDS]
+    return stmt.with_only_columns(partner_column.label("partner_id"), *values).group_by(partner_column)
 
 
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
