@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "123456:BENCH-token"
 ADMIN_ID = 9000
 STARTUP_TIMEOUT_S = 180.0
+JOB_RUNS = re.compile(r'^partner_assistant_job_runs_total\{job="(\w+)",outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
 def free_port() -> int:
@@ -212,6 +214,16 @@ async def bot_calls(http: aiohttp.ClientSession, base: str) -> list[dict[str, An
     async with http.get(f"{base}/_emu/calls") as response:
         calls: list[dict[str, Any]] = await response.json()
     return [call for call in calls if call["method"] != "getUpdates"]
+
+
+async def job_runs(http: aiohttp.ClientSession, port: int) -> dict[str, int]:
+    """How many times each job (by function name, any outcome) has run in the bot process on `port`, from /metrics."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+        body = await response.text()
+    runs: dict[str, int] = {}
+    for job, _, count in JOB_RUNS.findall(body):
+        runs[job] = runs.get(job, 0) + int(float(count))
+    return runs
 
 
 async def reset(http: aiohttp.ClientSession, base: str) -> None:

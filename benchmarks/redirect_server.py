@@ -5,8 +5,9 @@
 free loopback port and prints its base URL once it is ready. The app is the production one: `build_web_app`
 with a `ClickTracker` on the given (migrated, seeded) database, the access log off and the start-up heap
 frozen as `BotApp.start()` does. `--bare` serves the baseline instead: a bare aiohttp app whose one handler
-answers every /r/<slug> with a fixed 302. On SIGTERM it stops serving, writes the buffered clicks and prints
-one JSON line: clicks not written, clicks refused by a full buffer, CPU seconds used.
+answers every /r/<slug> with a fixed 302 (that process imports none of the bot's modules). On SIGTERM it stops
+serving, writes the buffered clicks and prints one JSON line: clicks not written, clicks refused by a full buffer,
+CPU seconds used.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ import signal
 import socket
 import sys
 import time
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from redis.asyncio import Redis
 
-from bot.clock import SystemClock
-from bot.i18n import Translator
-from bot.services.clicks import ClickDedupe, ClickTracker, MemoryClickDedupe
-from bot.services.context import ServiceContext
-from bot.web import build_web_app
-from storage.click_dedupe import RedisClickDedupe
 from storage.db import create_engine, create_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.services.clicks import ClickDedupe, ClickTracker
 
 FIXED_TARGET = "https://shop.example/p/1?ref=bench&utm_source=partner&utm_medium=telegram&utm_campaign=1"
 
@@ -58,7 +57,14 @@ async def serve(
     tracker: ClickTracker | None = None
     if bare:
         app = _bare_app()
-    else:
+    else:  # the bot's modules (aiogram among them) are imported by the bot's process only, not by the bare one
+        from bot.clock import SystemClock
+        from bot.i18n import Translator
+        from bot.services.clicks import ClickTracker, MemoryClickDedupe
+        from bot.services.context import ServiceContext
+        from bot.web import build_web_app
+        from storage.click_dedupe import RedisClickDedupe
+
         translator = Translator.load("en")
         ctx = ServiceContext(
             clock=SystemClock(),

@@ -17,8 +17,8 @@ Report only: `ingest_order` with one transaction per order (8 tasks / 1 task), a
 signed POSTs to `OrdersEndpoint` on a local aiohttp server over `HTTP_CONNECTIONS` connections, client and server
 in this one process.
 
-Sizes (quick / full): 2,000 / 10,000 unique orders plus 10% batched; 1,000 / 3,000 plus 10% one by one and over
-HTTP.
+Sizes (quick / full): 1,000 / 10,000 unique orders plus 10% batched; 100 / 3,000 plus 10% one by one; 300 / 3,000
+plus 10% over HTTP (each row names its count).
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ async def _http_path(
 async def run(quick: bool, database_url: str, label: str) -> list[Result]:
     backend = "postgres" if database_url.startswith("postgresql") else "sqlite"
     target, workers = TARGETS[backend], WORKERS[backend]
-    unique, unique_single, unique_http = (2000, 1000, 1000) if quick else (10_000, 3000, 3000)
+    unique, unique_single, unique_http = (1000, 100, 300) if quick else (10_000, 3000, 3000)
     rng = random.Random(20261125)
     engine = create_engine(database_url)
     sessionmaker = create_sessionmaker(engine)
@@ -345,7 +345,8 @@ async def run(quick: bool, database_url: str, label: str) -> list[Result]:
         correct = correct and duplicates == 0
         results = [
             Result(
-                f"settlement of an order stream, {PARTNERS:,} partners, 10% redelivered ({label}, batched)",
+                f"settlement of an order stream, {PARTNERS:,} partners, 10% redelivered ({label}, batched, "
+                f"{stream.unique:,} orders)",
                 f"orders/s vs bare INSERT+COMMIT per order ({IN_FLIGHT} in flight, {RUNNERS[backend]} batch runners; "
                 f"p99 {batched.p99_ms:.1f} ms vs {baseline.p99_ms:.1f} ms)",
                 f">= {target:,.0f}/s",
@@ -370,7 +371,7 @@ async def run(quick: bool, database_url: str, label: str) -> list[Result]:
         _, single_entries, single_duplicates = await _written(sessionmaker, single_tag)
         results.append(
             Result(
-                f"settlement, one transaction per order ({label}, {tasks})",
+                f"settlement, one transaction per order ({label}, {tasks}, {single_stream.unique:,} orders)",
                 f"orders/s, report only: ingest_order alone (p99 {single.p99_ms:.1f} ms; "
                 f"{single_duplicates} duplicates)",
                 "report only",
@@ -390,7 +391,8 @@ async def run(quick: bool, database_url: str, label: str) -> list[Result]:
         _, http_entries, http_duplicates = await _written(sessionmaker, http_tag)
         results.append(
             Result(
-                f"settlement over HTTP, signed POST /api/orders ({label}, {HTTP_CONNECTIONS} connections)",
+                f"settlement over HTTP, signed POST /api/orders ({label}, {HTTP_CONNECTIONS} connections, "
+                f"{http_stream.unique:,} orders)",
                 f"orders/s, report only (p99 {over_http.p99_ms:.1f} ms; {dict(over_http.outcomes)}; "
                 f"{http_duplicates} duplicates)",
                 "report only",

@@ -4,7 +4,7 @@ It runs in its own process (`python -m benchmarks.standin`, first line printed i
 not counted as the sender's. The full emulator (bot.sandbox.emulator) parses HTML, keeps chats and needs every
 recipient to exist, which makes it, not the sender, the bottleneck at paid-broadcast speeds.
 
-A whole bot process can run against it too (benchmarks/memory.py): `getUpdates` long-polls and finds nothing,
+A whole bot process can run against it too (benchmarks/memory.py): `getUpdates` waits (1 s at most) and finds nothing,
 `set…`/`delete…` methods (menus, webhook) answer true, and neither counts as an arrival.
 
 `GET /_count` says how many sends arrived (cheap, for polling); `GET /_stats` also reports the first and last
@@ -52,7 +52,8 @@ class StandIn:
         elif request.can_read_body:
             values = dict(await request.post())
         if method == "getupdates":  # a whole bot process polls too (benchmarks/memory.py): nobody ever writes
-            await asyncio.sleep(min(float(values.get("timeout") or 0), 10.0))
+            # Held for at most a second: a bot stopping waits for its poll in flight to end.
+            await asyncio.sleep(min(float(values.get("timeout") or 0), 1.0))
             return _ok([])
         if method.startswith(("set", "delete")):  # the bot's start-up: menus, webhook removal
             return _ok(True)
