@@ -22,6 +22,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from bot.domain.events import EventType
 from bot.domain.rules import MetricsError, Plan, Titles, earned_badges, evaluate_level, is_eligible
@@ -29,7 +30,7 @@ from bot.services.acting import language_of
 from bot.services.context import ServiceContext
 from bot.services.ledger import SettlementService
 from bot.services.metrics import MetricsService, PartnerMetrics
-from bot.services.notify import enqueue_text, partner_zone
+from bot.services.notify import partner_zone, text_row
 from bot.services.partners import display_name
 from storage.models import LevelChange, Partner
 from storage.uow import UnitOfWork
@@ -90,6 +91,8 @@ class LevelService:
         metrics = await MetricsService(self._uow, self._ctx).for_rows(partners, now)
         held = await self._uow.metrics.badges_of({p.id for p in partners})
         run = LevelRun()
+        changes: dict[int, str] = {}  # partner id -> their previous level
+        wanted: dict[int, list[str]] = {}  # partner id -> badges to award, in order
         for partner in partners:
             values = metrics[partner.id]
             try:
@@ -105,17 +108,29 @@ class LevelService:
                 partner.commission_eligible = eligible
                 run.eligibility.append((partner.id, eligible))
             if new_level != partner.level:
-                await self._change_level(
-                    partner, new_level, plan=plan, version=version, values=values, now=now, run=run
-                )
-            for badge in sorted(badges - held.get(partner.id, set())):
-                if await self._uow.metrics.award_badge(partner.id, badge, now):
+                changes[partner.id] = partner.level
+                self._change_level(partner, new_level, plan=plan, version=version, values=values, now=now, run=run)
+            if new := sorted(badges - held.get(partner.id, set())):
+                wanted[partner.id] = new
+        # the batch's writes at once: its badges in one insert, its notices in another (a nightly run over a
+        # large network is hundreds of batches; a statement per badge and notice made it minutes long)
+        awarded = await self._uow.metrics.award_badges([(p, b) for p, new in wanted.items() for b in new], now)
+        upline_ids = {p.upline_id for p in partners if p.id in changes and p.upline_id is not None}
+        uplines = await self._uow.partners.by_ids(upline_ids)
+        rows: list[dict[str, Any]] = []
+        for partner in partners:  # each partner's level notices, then their badges', as they were decided
+            if partner.id in changes:
+                rows += self._level_rows(partner, changes[partner.id], plan, now, uplines.get(partner.upline_id or 0))
+            for badge in wanted.get(partner.id, ()):
+                if (partner.id, badge) in awarded:
                     run.badges.append((partner.id, badge))
-                    await self._notify_badge(partner, plan, badge)
+                    rows.append(self._badge_row(partner, plan, badge))
+        if rows and await self._uow.outbox.enqueue_many(rows):
+            self._uow.outbox_dirty = True
         await self._uow.flush()
         return run
 
-    async def _change_level(
+    def _change_level(
         self,
         partner: Partner,
         new_level: str,
@@ -141,6 +156,14 @@ class LevelService:
             )
         )
         (run.promoted if up else run.demoted).append((partner.id, old_level, new_level))
+
+    def _level_rows(
+        self, partner: Partner, old_level: str, plan: Plan, now: datetime, upline: Partner | None
+    ) -> list[dict[str, Any]]:
+        """The outbox rows telling the partner (and their upline) of their new level, `partner.level`."""
+        new_level = partner.level
+        names = list(plan.levels)
+        up = names.index(new_level) > names.index(old_level)
         language = language_of(self._ctx, partner)
         t = self._ctx.translator.texts(language)
         level = plan.levels[new_level]
@@ -157,32 +180,30 @@ class LevelService:
                 condition=condition,  # the translator escapes parameters
             )
         day = now.astimezone(partner_zone(self._ctx, partner)).date().isoformat()
-        await enqueue_text(
-            self._uow, self._ctx, recipient=partner, dedupe_key=f"level:{partner.id}:{new_level}:{day}", text=text
-        )
-        upline = await self._uow.partners.get(partner.upline_id) if partner.upline_id is not None else None
+        rows = [text_row(self._ctx, recipient=partner, dedupe_key=f"level:{partner.id}:{new_level}:{day}", text=text)]
         if upline is not None:
             theirs = language_of(self._ctx, upline)
             ut = self._ctx.translator.texts(theirs)
-            await enqueue_text(
-                self._uow,
-                self._ctx,
-                recipient=upline,
-                dedupe_key=f"level-upline:{upline.id}:{partner.id}:{new_level}:{day}",
-                text=ut(
-                    "streaks.upline.up" if up else "streaks.upline.down",
-                    name=display_name(partner),
-                    level=_title(level.title, new_level, theirs),
-                    previous=_title(plan.levels[old_level].title, old_level, theirs),
-                ),
+            rows.append(
+                text_row(
+                    self._ctx,
+                    recipient=upline,
+                    dedupe_key=f"level-upline:{upline.id}:{partner.id}:{new_level}:{day}",
+                    text=ut(
+                        "streaks.upline.up" if up else "streaks.upline.down",
+                        name=display_name(partner),
+                        level=_title(level.title, new_level, theirs),
+                        previous=_title(plan.levels[old_level].title, old_level, theirs),
+                    ),
+                )
             )
+        return rows
 
-    async def _notify_badge(self, partner: Partner, plan: Plan, badge: str) -> None:
+    def _badge_row(self, partner: Partner, plan: Plan, badge: str) -> dict[str, Any]:
         language = language_of(self._ctx, partner)
         title = _title(plan.badges[badge].title, badge, language)
         icon = plan.badges[badge].icon
-        await enqueue_text(
-            self._uow,
+        return text_row(
             self._ctx,
             recipient=partner,
             dedupe_key=f"badge:{partner.id}:{badge}",

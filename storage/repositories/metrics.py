@@ -133,6 +133,19 @@ class MetricsRepository:
         result = await self._session.execute(stmt)
         return bool(getattr(result, "rowcount", 0))
 
+    async def award_badges(self, awards: Collection[tuple[int, str]], now: datetime) -> set[tuple[int, str]]:
+        """`award_badge` for many (partner id, badge) pairs in one statement: the pairs that were new."""
+        if not awards:
+            return set()
+        table = PartnerBadge.__table__
+        stmt = (
+            dialect_insert(self._session)(table)
+            .on_conflict_do_nothing(index_elements=["partner_id", "badge"])
+            .returning(table.c.partner_id, table.c.badge)
+        )
+        rows = [{"partner_id": p, "badge": b, "awarded_at": now} for p, b in sorted(set(awards))]
+        return {(int(p), str(b)) for p, b in (await self._session.execute(stmt, rows)).all()}
+
     def add_level_change(self, change: LevelChange) -> None:
         self._session.add(change)
 
