@@ -231,22 +231,11 @@ class DigestService:
 
     # --- the sweep -------------------------------------------------------------------------------------------
 
-    async def send_due(self, now: datetime, after_id: int, limit: int) -> DigestPage:
-        """Leads (by id after `after_id`) whose digest time has come today get the daily digest, and on Monday the
-        weekly one, once each: `prepare_due` then `queue` in this unit of work."""
-        prepared = await self.prepare_due(now, after_id, limit)
-        await self.queue(prepared, now)
-        return prepared.page
-
-    async def prepare_due(self, now: datetime, after_id: int, limit: int) -> PreparedDigests:
-        """The page's due digests (see `send_due`), read together (a few queries for all their teams), with their
-        charts started in worker processes. Nothing is written: `queue` does that, in this or a later unit of work,
-        so that the digest job can read the next page while this page's charts are drawn."""
-        return await self.compose(await self.read_due(now, after_id, limit))
-
     async def read_due(self, now: datetime, after_id: int, limit: int) -> ReadDigests:
-        """`prepare_due`'s reads: the page's due digests and what they show, the charts started. The digest job
-        reads the next page (in a unit of work of its own) while it composes this one."""
+        """Leads (by id after `after_id`) whose digest time has come today and who have not had it yet (the daily
+        digest, and on Monday the weekly one), read together: a few queries for all their teams, the charts started
+        in worker processes. Nothing is written: `compose` then `queue` follow, in later units of work, so that the
+        digest job reads the next page while it composes this one."""
         leads = await self._uow.digests.leads_after(after_id, limit)
         due: list[tuple[Partner, str, str]] = []
         for lead in leads:
