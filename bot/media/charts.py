@@ -7,8 +7,10 @@ imported on first use, not when the bot starts, and its object API is used direc
 Speed: a morning's digests draw a thousand charts that differ only in their numbers (the title, legend and dates
 are the same for every team that day). So each process keeps its last few figures, keyed by those texts, with the
 parts that never change (title, legend, the date axis, the frame) drawn once into a saved background; a chart
-restores that background and draws only the y axis (its ticks, labels and grid follow the largest number, so the
-last few are kept drawn too) and the lines.
+restores that background and draws only the y axis and the lines. The y axis follows the largest number shown, and
+its top is rounded up to the next of a few "nice" limits (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten):
+teams of any size then share a dozen axes a day, each drawn once per process and kept (drawing an axis, its ticks,
+labels and grid, costs as much as the rest of a chart).
 The picture is then mapped onto a palette of colours chosen once per figure (a chart of a few flat colours loses
 nothing to it) and written as a PNG with light compression: a third of the size, and quicker to encode, than full
 colour.
@@ -19,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import math
 import multiprocessing
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -40,8 +44,11 @@ log = logging.getLogger(__name__)
 COLOURS = ("#2563eb", "#16a34a", "#ea580c", "#9333ea")
 KEEP_FIGURES = 4
 """Figures kept per process and thread (a language and a day each, typically)."""
-KEEP_SCALES = 16
-"""y axes kept per figure (2 MB each at 960x540): teams of similar sizes share a few largest values."""
+KEEP_SCALES = 24
+"""y axes kept per figure (2 MB each at 960x540): two decades of nice limits."""
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+HEADROOM = 1.08
+"""The axis goes at least 8% above the largest value, so the top marker is not cut by the frame."""
 PALETTE_COLOURS = 64
 """Colours kept in the PNG: the four line colours, greys and their anti-aliased edges."""
 
@@ -73,8 +80,8 @@ class _Template:
     """The figure drawn without the lines and the y axis."""
     palette: Any
     """A Pillow image whose palette has the colours of a full drawing of this figure."""
-    scales: OrderedDict[int, Any] = field(default_factory=OrderedDict)
-    """The background with the y axis drawn, by the largest value shown (which decides the axis), latest last."""
+    scales: OrderedDict[float, Any] = field(default_factory=OrderedDict)
+    """The background with the y axis drawn, by the axis' upper limit (`axis_limit`), latest last."""
 
 
 _local = threading.local()
@@ -133,6 +140,18 @@ def _template(title: str, days: tuple[str, ...], labels: tuple[str, ...], width:
     return _Template(canvas, axes, lines, background, palette)
 
 
+def axis_limit(top: int) -> float:
+    """The y axis' upper limit for a chart whose largest value is `top`: `top` with some headroom, rounded up to the
+    next nice limit (never below 1)."""
+    wanted = max(top, 1) * HEADROOM
+    power = 10.0 ** math.floor(math.log10(wanted))
+    for step in NICE_STEPS:
+        limit = step * power
+        if limit >= wanted - 1e-9:
+            return round(limit, 6)
+    return round(10 * power, 6)  # unreachable: the last step is the next power of ten
+
+
 def _rgb(canvas: Any) -> Image.Image:
     return Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).convert("RGB")
 
@@ -156,18 +175,18 @@ def trend_png(
         top = max(top, *one.values) if one.values else top
     axes, canvas = template.axes, template.canvas
     renderer = canvas.get_renderer()
-    scale = template.scales.get(top)
+    limit = axis_limit(top)
+    axes.set_ylim(0, limit)
+    scale = template.scales.get(limit)
     if scale is None:
-        axes.set_ylim(0, top * 1.08 + 0.2)
         canvas.restore_region(template.background)
-        axes.yaxis.draw(renderer)  # under the lines, as in a full draw: its grid, ticks and labels for these numbers
-        scale = template.scales[top] = canvas.copy_from_bbox(template.axes.figure.bbox)
+        axes.yaxis.draw(renderer)  # under the lines, as in a full draw: its grid, ticks and labels for this limit
+        scale = template.scales[limit] = canvas.copy_from_bbox(template.axes.figure.bbox)
         while len(template.scales) > KEEP_SCALES:
             template.scales.popitem(last=False)
     else:
-        axes.set_ylim(0, top * 1.08 + 0.2)
         canvas.restore_region(scale)
-        template.scales.move_to_end(top)
+        template.scales.move_to_end(limit)
     for line in template.lines:
         line.draw(renderer)
     image = _rgb(canvas).quantize(palette=template.palette, dither=Image.Dither.NONE)
@@ -188,7 +207,12 @@ class _Workers:
         with self._lock:
             if self._pool is None:
                 spawn = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=spawn)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=os.cpu_count() or 1,
+                    mp_context=spawn,
+                    initializer=watch_parent,
+                    initargs=(os.getpid(),),
+                )
             return self._pool
 
     def drop(self, broken: ProcessPoolExecutor) -> None:
@@ -199,6 +223,23 @@ class _Workers:
 
 
 _workers = _Workers()
+
+PARENT_WATCH_SECONDS = 1.0
+
+
+def watch_parent(parent: int, every: float = PARENT_WATCH_SECONDS) -> None:
+    """Run in each chart worker as it starts: a daemon thread that ends the worker once its parent is gone.
+
+    A bot process that exits normally shuts its pool down, but one killed (`kill -9`, the OOM killer) cannot, and its
+    workers, blocked waiting for work that will never come, would live on, 300 MB each. Orphans are adopted by
+    another process, so a parent id that changed means the bot is gone."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="chart-parent-watch", daemon=True).start()
 
 
 async def render_trend(title: str, days: Sequence[date], series: Sequence[Series]) -> bytes:

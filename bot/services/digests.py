@@ -438,14 +438,16 @@ class DigestService:
         for period in self._periods({one.name for one in wanted}, until):
             windows.setdefault((period.first, period.last), len(windows))
         rollups = self._uow.rollups
-        daily = await rollups.daily_rows_in(until - timedelta(days=TREND_DAYS - 1), until, paths)
+        first = until - timedelta(days=TREND_DAYS - 1)
+        members = {lead_id: [p.id for p in team] for lead_id, team in teams.items()}
+        daily = await rollups.team_days(first, until, members)
         drawn = []
         for one in wanted:
             t = one.t
-            trend = self._trend(daily, [p.id for p in teams[one.lead.id]], until)
+            trend = self._trend(daily.get(one.lead.id, {}), until)
             labels = (t("behaviour.chart.shares"), t("behaviour.chart.followups"), t("behaviour.chart.orders"))
             drawn.append(charts.draw(trend_chart(trend, t("digests.chart_title"), labels)))
-        summed = await rollups.window_sums(list(windows), paths)
+        summed = await rollups.window_sums(list(windows), [p.id for p in everyone])
         # the windows end on `until`: who acted in them acted last there; the others' last action is older
         last = dict(summed.last_action)
         last.update(await rollups.last_action_days_of(until, [p.id for p in everyone if p.id not in last]))
@@ -497,12 +499,10 @@ class DigestService:
         )
 
     @staticmethod
-    def _trend(daily: dict[int, dict[date, DayCounts]], ids: list[int], until: date) -> dict[date, DayCounts]:
-        """The team's counts per day over the trend's 14 days (every day present), as `BehaviourService.report`."""
+    def _trend(days: dict[date, DayCounts], until: date) -> dict[date, DayCounts]:
+        """A team's counts per day over the trend's 14 days, every day present (zeros for a day without a row)."""
         first = until - timedelta(days=TREND_DAYS - 1)
-        days = [first + timedelta(days=i) for i in range(TREND_DAYS)]
-        rows = [daily[p] for p in ids if p in daily]
-        return {day: total([c for row in rows if (c := row.get(day)) is not None]) for day in days}
+        return {day: days.get(day, DayCounts()) for day in (first + timedelta(days=i) for i in range(TREND_DAYS))}
 
     @staticmethod
     def _title(report: _TeamReport, kind: str, members: int, t: Texts) -> str:

@@ -6,7 +6,8 @@ transaction, so running it twice (or for a day already done) gives the same rows
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -19,6 +20,8 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     delete,
@@ -29,6 +32,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.behaviour import COUNT_FIELDS, DayCounts
@@ -185,12 +189,14 @@ class RollupRepository:
         stmt = in_team(stmt, DailyRollup.partner_id, team)
         return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
 
-    async def window_sums(self, windows: Sequence[tuple[date, date]], teams: Collection[str]) -> WindowSums:
-        """Each partner of `teams` (team leads' tree paths) with a row in any of `windows` (first..last, both
-        included): their counts summed over each window, in the order given (zeros for a window without a row),
-        and their last day with an action in the windows' span. Several periods of many teams in one pass: a page
-        of digests."""
-        if not windows or not teams:
+    async def window_sums(self, windows: Sequence[tuple[date, date]], partner_ids: Collection[int]) -> WindowSums:
+        """Each of these partners with a row in any of `windows` (first..last, both included): their counts summed
+        over each window, in the order given (zeros for a window without a row), and their last day with an action
+        in the windows' span. Several periods of many teams in one pass: a page of digests.
+
+        The partners are named by id (the digest has read its teams already): the database reads their rows through
+        the primary key, whatever the size of the table."""
+        if not windows or not partner_ids:
             return WindowSums({}, {})
         last_action = func.max(case((DailyRollup.actions > 0, DailyRollup.day)))
         columns = [  # cast: PostgreSQL sums bigints as numeric, which the driver would hand over as Decimal
@@ -201,9 +207,10 @@ class RollupRepository:
             for name in COUNT_FIELDS
         ]
         stmt = select(DailyRollup.partner_id, last_action, *columns).where(
-            DailyRollup.day >= min(first for first, _ in windows), DailyRollup.day <= max(last for _, last in windows)
+            DailyRollup.day >= min(first for first, _ in windows),
+            DailyRollup.day <= max(last for _, last in windows),
+            self._among(DailyRollup.partner_id, partner_ids),
         )
-        stmt = in_teams(stmt, DailyRollup.partner_id, teams)
         width = len(COUNT_FIELDS)
         result = WindowSums({}, {})
         for row in await self._core_rows(stmt.group_by(DailyRollup.partner_id)):
@@ -214,23 +221,61 @@ class RollupRepository:
             result.sums[partner_id] = [DayCounts(*values[at : at + width]) for at in range(0, len(values), width)]
         return result
 
-    async def daily_rows_in(self, first: date, last: date, teams: Collection[str]) -> dict[int, dict[date, DayCounts]]:
-        """`daily_rows` of everyone in any of `teams` (team leads' tree paths)."""
-        columns = [getattr(DailyRollup, name) for name in COUNT_FIELDS]
-        stmt = select(DailyRollup.partner_id, DailyRollup.day, *columns).where(
-            DailyRollup.day >= first, DailyRollup.day <= last
+    async def team_days(
+        self, first: date, last: date, teams: Mapping[int, Collection[int]]
+    ) -> dict[int, dict[date, DayCounts]]:
+        """Each team's counts (team id → its partners' ids) summed per day over `first`..`last` (only days with a
+        row), added up by the database: a page of digests' trend charts, a hundred teams' two weeks in one query
+        whose result is a row per team and day, not per partner and day. A partner may be in several teams (a lead
+        under another lead) and counts in each."""
+        pairs = [(team, partner) for team, members in teams.items() for partner in set(members)]
+        if not pairs:
+            return {}
+        if self._session.get_bind().dialect.name == "postgresql":
+            membership = (
+                func.unnest(
+                    bindparam("m_teams", [t for t, _ in pairs], type_=postgresql.ARRAY(BigInteger)),
+                    bindparam("m_partners", [p for _, p in pairs], type_=postgresql.ARRAY(BigInteger)),
+                )
+                .table_valued("team_id", "partner_id")
+                .render_derived(name="membership")
+            )
+            team_id: ColumnElement[Any] = membership.c.team_id
+            partner_id: ColumnElement[Any] = membership.c.partner_id
+        else:  # SQLite: the pairs as a JSON array, read by json_each
+            membership = func.json_each(bindparam("m_pairs", json.dumps(pairs), type_=String)).table_valued("value")
+            team_id = func.json_extract(membership.c.value, "$[0]")
+            partner_id = func.json_extract(membership.c.value, "$[1]")
+        sums = [cast(func.sum(getattr(DailyRollup, name)), BigInteger) for name in COUNT_FIELDS]
+        stmt = (
+            select(team_id, DailyRollup.day, *sums)
+            .select_from(membership)
+            .join(DailyRollup, DailyRollup.partner_id == partner_id)
+            .where(DailyRollup.day >= first, DailyRollup.day <= last)
+            .group_by(team_id, DailyRollup.day)
         )
         result: dict[int, dict[date, DayCounts]] = {}
-        for row in await self._core_rows(in_teams(stmt, DailyRollup.partner_id, teams)):
-            result.setdefault(row[0], {})[row[1]] = DayCounts(*row[2:])  # integer columns: the driver gives ints
+        for row in await self._core_rows(stmt):
+            result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
         return result
+
+    def _among(self, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+        """`column IN ids`: on PostgreSQL as `= ANY(array)`, one parameter however many ids (a statement with
+        thousands of parameters costs the driver and the server a prepared statement for each count of them)."""
+        if self._session.get_bind().dialect.name == "postgresql":
+            among: ColumnElement[bool] = column == any_(
+                bindparam(None, sorted(set(ids)), type_=postgresql.ARRAY(BigInteger))
+            )
+            return among
+        in_ids: ColumnElement[bool] = column.in_(set(ids))
+        return in_ids
 
     async def last_action_days_of(self, until: date, partner_ids: Collection[int]) -> dict[int, date]:
         """`last_action_days` of these partners."""
         if not partner_ids:
             return {}
         stmt = select(DailyRollup.partner_id, func.max(DailyRollup.day)).where(
-            DailyRollup.actions > 0, DailyRollup.day <= until, DailyRollup.partner_id.in_(set(partner_ids))
+            DailyRollup.actions > 0, DailyRollup.day <= until, self._among(DailyRollup.partner_id, partner_ids)
         )
         return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
 
@@ -291,11 +336,6 @@ def in_team(stmt: AnySelect, partner_column: Any, team: str | None) -> AnySelect
         return stmt
     members = select(Partner.id).where(Partner.tree_path.startswith(team, autoescape=True))
     return stmt.where(partner_column.in_(members))
-
-
-def in_teams(stmt: AnySelect, partner_column: Any, teams: Collection[str]) -> AnySelect:
-    """`stmt` narrowed to the union of several teams (team leads' tree paths, as for `in_team`)."""
-    return stmt.where(partner_column.in_(select(Partner.id).where(in_subtrees(teams))))
 
 
 def in_subtrees(tree_paths: Collection[str]) -> ColumnElement[bool]:

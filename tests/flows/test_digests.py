@@ -5,17 +5,19 @@ week; /team shows the same view live and drills into a member's funnel."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 import pytest
 from sqlalchemy import select
 
 from bot.callbacks import DigestCallback
+from bot.domain.behaviour import DayCounts
 from bot.domain.events import EventType
 from bot.scheduling import jobs, running_with
 from bot.scheduling.jobs import refresh_rollups, send_team_digests
-from bot.services.behaviour import BehaviourService
+from bot.services import digests
+from bot.services.behaviour import BehaviourService, trend_chart
 from bot.services.digests import DigestService, PreparedDigests, ReadDigests
 from bot.services.playbooks import load_playbooks
 from storage.models import DigestSent, Partner
@@ -208,10 +210,21 @@ async def test_leads_set_their_digest_time_and_weekly_digest_partners_cannot(har
 FRANK = tg_user(206, "Frank", lang="en")
 
 
-async def test_nested_teams_each_lead_gets_their_own_subtree(harness: BotHarness) -> None:
+async def test_nested_teams_each_lead_gets_their_own_subtree(
+    harness: BotHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Bob, in Alice's team, becomes a lead and recruits Frank: one sweep builds both digests together (a page of
-    leads is read in one go), Alice's counting Frank among her five, Bob's holding Frank alone."""
+    leads is read in one go), Alice's counting Frank among her five, Bob's holding Frank alone. Each chart is its
+    own team's 14 days (summed by the database per team): Bob's shares and follow-up count in both teams, Carol's
+    only in Alice's."""
     h = harness
+    trends: list[dict[date, DayCounts]] = []
+
+    async def recorded(trend: dict[date, DayCounts], title: str, labels: tuple[str, str, str]) -> bytes:
+        trends.append(trend)
+        return await trend_chart(trend, title, labels)
+
+    monkeypatch.setattr(digests, "trend_chart", recorded)
     await team(h)
     async with h.sessionmaker() as s:
         bob_code = (await s.execute(select(Partner.invite_code).where(Partner.tg_user_id == BOB.id))).scalar_one()
@@ -230,6 +243,16 @@ async def test_nested_teams_each_lead_gets_their_own_subtree(harness: BotHarness
     for other in ("Carol", "Dan", "Eve", "Alice"):
         assert other not in bob.text
     assert len(h.session.of("sendPhoto", ALICE.id)) == 1 and len(h.session.of("sendPhoto", BOB.id)) == 1
+    days = [date(2026, 11, 15) + timedelta(days=i) for i in range(14)]  # the 14 days up to yesterday, Saturday
+    alice_trend, bob_trend = trends  # leads by id: Alice's page comes first
+    assert list(alice_trend) == days and list(bob_trend) == days
+
+    def series(trend: dict[date, DayCounts]) -> dict[date, tuple[int, int, int]]:
+        return {d: (c.shares, c.followups, c.orders) for d, c in trend.items() if c != DayCounts()}
+
+    saturday, wednesday = date(2026, 11, 28), date(2026, 11, 25)
+    assert series(alice_trend) == {wednesday: (1, 0, 0), saturday: (2, 1, 0)}
+    assert series(bob_trend) == {saturday: (2, 1, 0)}
 
 
 async def five_leads(h: BotHarness) -> list[int]:
