@@ -48,17 +48,15 @@ class DigestRepository:
         return (await self._session.execute(stmt)).scalars().all()
 
     async def mark_all_sent(self, digests: Collection[tuple[int, str, str]], now: datetime) -> None:
-        """Mark a page of digests (lead id, kind, period) sent, in one statement; one already marked (a concurrent or
+        """Mark a page of digests (lead id, kind, period) sent, in one executemany; one already marked (a concurrent or
         repeated run) stays as it was."""
         if not digests:
             return
         rows = [{"partner_id": p, "kind": k, "period": d, "sent_at": now} for p, k, d in sorted(set(digests))]
-        stmt = (
-            dialect_insert(self._session)(DigestSent)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["partner_id", "kind", "period"])
+        stmt = dialect_insert(self._session)(DigestSent.__table__).on_conflict_do_nothing(
+            index_elements=["partner_id", "kind", "period"]
         )
-        await self._session.execute(stmt)
+        await self._session.execute(stmt, rows)  # the rows as parameters: the statement is compiled once, not per page
 
     async def sent_among(self, wanted: Collection[tuple[int, str, str]]) -> set[tuple[int, str, str]]:
         """Which of these (lead id, kind, period) digests were already marked sent: a page's check in one query."""

@@ -63,8 +63,10 @@ class EventRepository:
         if not rows:
             return
         values = [{**row, "payload": dict(row.get("payload") or {})} for row in rows]
-        stmt = dialect_insert(self._session)(Event).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        await self._session.execute(stmt)
+        # the rows as parameters of one statement, not inlined VALUES: a statement with its rows in it is compiled
+        # anew for every call (SQLAlchemy cannot cache it), which cost every /today about 0.3 ms
+        stmt = dialect_insert(self._session)(Event.__table__).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        await self._session.execute(stmt, values)
 
     async def add_many(self, rows: list[dict[str, Any]]) -> None:
         """Bulk insert (clicks recorded in batches); each row has the `add` fields."""
