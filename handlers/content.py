@@ -25,7 +25,7 @@ from aiogram.types import (
 from bot.callbacks import ContentCallback
 from bot.i18n import Raw, Texts
 from bot.media.posters import PosterData, PosterRenderer
-from bot.services.content import InlineItem, LinksView, PackItem, item_body, item_keyboard
+from bot.services.content import InlineItem, LinksView, PackItem, PosterPlan, item_body, item_keyboard
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
 from handlers.keyboards import share_keyboard
@@ -100,10 +100,9 @@ async def links(message: Message, partner: PartnerView, uc: UseCases, t: Texts) 
 
 
 async def _send_poster(
-    bot: Bot, chat_id: int, partner_id: int, content_id: int, uc: UseCases, t: Texts, posters: PosterRenderer
+    bot: Bot, chat_id: int, plan: PosterPlan, uc: UseCases, t: Texts, posters: PosterRenderer
 ) -> None:
     """The partner's poster of an item: Telegram's stored copy when this exact poster was made before."""
-    plan = await uc.content.poster(partner_id, content_id)
     caption = t("content.poster.caption", title=plan.title, link=plan.link)
     if plan.file_id is not None:
         await bot.send_photo(chat_id, plan.file_id, caption=caption)
@@ -119,7 +118,7 @@ async def _send_poster(
             image_path=plan.image_path,
         )
     )
-    sent = await bot.send_photo(chat_id, BufferedInputFile(image, f"poster-{content_id}.jpg"), caption=caption)
+    sent = await bot.send_photo(chat_id, BufferedInputFile(image, f"poster-{plan.content_id}.jpg"), caption=caption)
     if sent.photo:
         await uc.content.remember_file(plan.cache_key, sent.photo[-1].file_id)
 
@@ -134,7 +133,7 @@ async def poster_command(
     posters: PosterRenderer,
 ) -> None:
     content_id = await uc.content.resolve_item(partner.id, command.args)
-    await _send_poster(bot, message.chat.id, partner.id, content_id, uc, t, posters)
+    await _send_poster(bot, message.chat.id, await uc.content.poster(partner.id, content_id), uc, t, posters)
 
 
 async def item_button(
@@ -159,8 +158,9 @@ async def item_button(
         await bot.send_message(chat_id, text, parse_mode=None)
         return
     if callback_data.action == "poster":
+        plan = await uc.content.poster(partner.id, callback_data.id)  # an item gone (or not theirs) answers here, once
         await callback.answer(t("content.poster.rendering"))
-        await _send_poster(bot, chat_id, partner.id, callback_data.id, uc, t, posters)
+        await _send_poster(bot, chat_id, plan, uc, t, posters)
         return
     await callback.answer()
 

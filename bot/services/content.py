@@ -27,6 +27,7 @@ from bot.domain.content import (
 from bot.domain.errors import UsageError
 from bot.domain.events import EventSource, EventType
 from bot.domain.referral import recruit_deep_link
+from bot.domain.roles import Role, effective_role, has_at_least
 from bot.domain.schedule import DEFAULT_PUSH_HOUR
 from bot.services.acting import language_of
 from bot.services.context import ServiceContext
@@ -439,7 +440,7 @@ class ContentService:
     async def mark_shared(self, partner_id: int, content_id: int) -> ShareResult:
         """[Shared ✓]: a manual share, counted at most once per item per partner per local day."""
         partner = await self._require(partner_id)
-        await self._active_item(content_id)
+        await self._active_item(content_id, partner)
         now = self._ctx.clock.now()
         day = self.local_day(partner, now)
         recorded = await self._uow.events.add_once(
@@ -458,8 +459,10 @@ class ContentService:
         if kind not in RESULT_KINDS or not raw_id.isdecimal() or len(raw_id) > 12:
             return False
         content_id = int(raw_id)
-        if await self._uow.content.get(content_id) is None:
-            return False
+        item = await self._uow.content.get(content_id)
+        partner = await self._uow.partners.get(partner_id)
+        if item is None or partner is None or not self._may_open(partner, item):
+            return False  # a result id this partner was never offered (crafted, or another audience's item)
         now = self._ctx.clock.now()
         payload = {"content_id": content_id, "channel": "inline", "result": RESULT_KINDS[kind]}
         if inline_message_id:
@@ -487,7 +490,7 @@ class ContentService:
     async def copy_text(self, partner_id: int, content_id: int) -> str:
         """The share text alone, for partners to long-press and copy when it is too long for a copy button."""
         partner = await self._require(partner_id)
-        item = await self._active_item(content_id)
+        item = await self._active_item(content_id, partner)
         link = (await self._links(partner, [item.id]))[item.id]
         return share_text(item.text, link)
 
@@ -531,7 +534,7 @@ class ContentService:
     async def poster(self, partner_id: int, content_id: int) -> PosterPlan:
         """What the poster of `content_id` for this partner shows, and Telegram's copy if it was made before."""
         partner = await self._require(partner_id)
-        item = await self._active_item(content_id)
+        item = await self._active_item(content_id, partner)
         link = (await self._links(partner, [item.id]))[item.id]
         key = poster_key(item, partner, self._ctx.poster_template_tag)
         file_id = await self._uow.files.get(key)
@@ -566,7 +569,7 @@ class ContentService:
                 raise UsageError("content.today.empty")
             return pack.items[0].content_id
         if ref.isdecimal() and len(ref) <= 12:
-            return (await self._active_item(int(ref))).id
+            return (await self._active_item(int(ref), partner)).id
         found = self._for(partner, await self._uow.content.search(ref, INLINE_LIMIT))
         if not found:
             raise UsageError("content.not_found", ref=ref)
@@ -579,11 +582,17 @@ class ContentService:
         """The items meant for the partner's level and activity segment."""
         return [i for i in items if candidate(i).audience.includes(partner.level, partner.segment)]
 
-    async def _active_item(self, content_id: int) -> ContentItem:
+    async def _active_item(self, content_id: int, partner: Partner) -> ContentItem:
+        """An active item meant for the partner's level and segment (admins may open any). One meant for others is
+        answered as one that is gone: an item's number must not open another audience's material."""
         item = await self._uow.content.get(content_id)
-        if item is None or item.status != "active":
+        if item is None or item.status != "active" or not self._may_open(partner, item):
             raise UsageError("content.gone")
         return item
+
+    def _may_open(self, partner: Partner, item: ContentItem) -> bool:
+        role = effective_role(Role(partner.role), configured_admin=partner.tg_user_id in self._ctx.admin_ids)
+        return has_at_least(role, Role.ADMIN) or candidate(item).audience.includes(partner.level, partner.segment)
 
     async def _require(self, partner_id: int) -> Partner:
         partner = await self._uow.partners.get(partner_id)

@@ -7,14 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram.types import ChosenInlineResult, InlineQuery, Update, User
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.callbacks import ContentCallback
 from bot.domain.events import EventType
 from bot.services.registry import UseCases
 from storage.models import ContentItem, DailyPack, Event, Partner, TrackedLink
 from storage.uow import UnitOfWork
-from tests.support.harness import BotHarness, tg_user
+from tests.support.harness import ADMIN_ID, BotHarness, tg_user
 
 ALICE = tg_user(101, "Alice", lang="en")
 BOB = tg_user(102, "Bob", lang="zh")
@@ -325,6 +325,29 @@ async def test_items_for_other_levels_are_not_offered(harness: BotHarness) -> No
     harness.session.clear()
     await harness.send(ALICE, "/poster gold")
     assert harness.session.texts(ALICE.id) == [harness.t("en", "content.not_found", ref="gold")]
+    # nor opened by its number, through a command or crafted buttons: it answers as an item that is gone
+    gone = harness.t("en", "content.gone")
+    harness.session.clear()
+    await harness.send(ALICE, f"/poster {gold}")
+    assert harness.session.texts(ALICE.id) == [gone]
+    assert not harness.session.of("sendPhoto", ALICE.id)
+    for action in ("poster", "copy", "shared"):
+        harness.session.clear()
+        await harness.press(ALICE, ContentCallback(action=action, id=gold).pack())
+        answers = harness.session.of("answerCallbackQuery")
+        assert [a.params.get("text") for a in answers] == [gone], action
+        assert not harness.session.of("sendPhoto", ALICE.id) and not harness.session.of("sendMessage", ALICE.id)
+    chosen = ChosenInlineResult(result_id=f"t:{gold}", from_user=user, query="", inline_message_id="im-9")
+    await feed(harness, chosen_inline_result=chosen)
+    async with harness.sessionmaker() as s:
+        shares = (await s.execute(select(func.count()).select_from(Event).where(Event.type == "shared"))).scalar_one()
+    assert shares == 0
+    # an admin may open any item by its number (to check another audience's material)
+    admin = tg_user(ADMIN_ID, "Boss", lang="en")
+    await harness.send(admin, "/start")
+    harness.session.clear()
+    await harness.send(admin, f"/poster {gold}")
+    assert len(harness.session.of("sendPhoto", ADMIN_ID)) == 1
 
     async with harness.sessionmaker() as s, s.begin():
         alice = (await s.execute(select(Partner).where(Partner.tg_user_id == ALICE.id))).scalar_one()
