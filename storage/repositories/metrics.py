@@ -8,14 +8,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, LevelChange, Order, Partner, PartnerBadge
-from storage.repositories.dialect import dialect_insert
+from storage.repositories.dialect import dialect_insert, unnest_insert
 
 COUNTED_ORDER_STATUS = "settled"
 """Orders that count for metrics: attributed and settled; fully refunded ones become 'refunded'."""
+
+
+_BADGES: Table = PartnerBadge.__table__  # type: ignore[assignment]  # Core, for the bulk award
 
 
 class MetricsRepository:
@@ -138,12 +141,16 @@ class MetricsRepository:
         if not awards:
             return set()
         table = PartnerBadge.__table__
+        rows = [{"partner_id": p, "badge": b, "awarded_at": now} for p, b in sorted(set(awards))]
+        if self._session.get_bind().dialect.name == "postgresql":  # one statement whatever the count
+            unnested = unnest_insert(_BADGES, rows, conflict=["partner_id", "badge"])
+            result = await self._session.execute(unnested.returning(table.c.partner_id, table.c.badge))
+            return {(int(p), str(b)) for p, b in result.all()}
         stmt = (
             dialect_insert(self._session)(table)
             .on_conflict_do_nothing(index_elements=["partner_id", "badge"])
             .returning(table.c.partner_id, table.c.badge)
         )
-        rows = [{"partner_id": p, "badge": b, "awarded_at": now} for p, b in sorted(set(awards))]
         return {(int(p), str(b)) for p, b in (await self._session.execute(stmt, rows)).all()}
 
     def add_level_change(self, change: LevelChange) -> None:

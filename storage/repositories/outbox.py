@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, Partner
-from storage.repositories.dialect import dialect_insert
+from storage.repositories.dialect import dialect_insert, unnest_insert
 
 
 class ClaimedMessage(NamedTuple):
@@ -69,6 +69,7 @@ class OutboxRepository:
         One executemany per `chunk` rows through Core (SQLAlchemy pages it into multi-row INSERTs), so a
         100,000-partner broadcast is queued in seconds.
         """
+        postgres = self._session.get_bind().dialect.name == "postgresql"
         insert = dialect_insert(self._session)
         stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_OUTBOX.c.id)
         added = 0
@@ -76,7 +77,11 @@ class OutboxRepository:
             batch = [
                 {"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows[start : start + chunk]
             ]
-            added += len((await self._session.execute(stmt, batch)).all())
+            if postgres:  # one statement whatever the count (see unnest_insert)
+                unnested = unnest_insert(_OUTBOX, batch, conflict=["dedupe_key"]).returning(_OUTBOX.c.id)
+                added += len((await self._session.execute(unnested)).all())
+            else:
+                added += len((await self._session.execute(stmt, batch)).all())
         return added
 
     async def enqueue_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
