@@ -429,3 +429,36 @@ async def test_partners_are_refused_stats_and_audited(harness: BotHarness) -> No
     async with harness.sessionmaker() as s:
         entry = (await s.execute(select(AuditEntry).where(AuditEntry.action == "stats"))).scalar_one()
     assert (entry.actor_tg_id, entry.outcome) == (ALICE.id, "denied")
+
+
+async def test_bulk_enqueue_counts_new_rows_and_skips_known_keys(harness: BotHarness) -> None:
+    """enqueue_many (on PostgreSQL one INSERT … SELECT FROM unnest of arrays, whatever the row count): rows come out
+    as they went in (payload, NULL partner, urgent flag, times), keys already queued or repeated in the batch are
+    skipped, and the count says how many were added."""
+    h = harness
+    now = h.clock.now()
+
+    def row(key: str, *, urgent: bool = False) -> dict[str, Any]:
+        payload = {"text": f"<b>{key}</b> 你好", "parse_mode": "HTML", "reply_markup": {"inline_keyboard": []}}
+        return {
+            "dedupe_key": key,
+            "chat_id": 7_000_000_000 + len(key),
+            "partner_id": None,
+            "kind": "text",
+            "payload": payload,
+            "urgent": urgent,
+            "not_before": now + timedelta(minutes=5),
+            "created_at": now,
+        }
+
+    async with UnitOfWork(h.sessionmaker) as uow:
+        assert await uow.outbox.enqueue_many([row("a"), row("bb", urgent=True)]) == 2
+    async with UnitOfWork(h.sessionmaker) as uow:  # a replay, and a key twice in one batch
+        assert await uow.outbox.enqueue_many([row("a"), row("ccc"), row("ccc"), row("dddd")]) == 2
+    async with h.sessionmaker() as s:
+        stored = {m.dedupe_key: m for m in (await s.execute(select(OutboxMessage))).scalars()}
+    assert sorted(stored) == ["a", "bb", "ccc", "dddd"]
+    bb = stored["bb"]
+    assert bb.payload == row("bb")["payload"] and bb.urgent and bb.partner_id is None
+    assert (bb.status, bb.attempts, bb.chat_id) == ("pending", 0, 7_000_000_002)
+    assert bb.not_before == now + timedelta(minutes=5) and bb.created_at == now
