@@ -145,11 +145,8 @@ def axis_limit(top: int) -> float:
     next nice limit (never below 1)."""
     wanted = max(top, 1) * HEADROOM
     power = 10.0 ** math.floor(math.log10(wanted))
-    for step in NICE_STEPS:
-        limit = step * power
-        if limit >= wanted - 1e-9:
-            return round(limit, 6)
-    return round(10 * power, 6)  # unreachable: the last step is the next power of ten
+    # the last step is the next power of ten, so one always fits
+    return round(next(step * power for step in NICE_STEPS if step * power >= wanted - 1e-9), 6)
 
 
 def _rgb(canvas: Any) -> Image.Image:

@@ -11,9 +11,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def on_postgres(session: AsyncSession) -> bool:
+    """Whether the session's database is PostgreSQL (else SQLite)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def dialect_insert(session: AsyncSession) -> Any:
     """`insert` of the session's database (both offer `on_conflict_do_nothing` / `on_conflict_do_update`)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return postgresql.insert if on_postgres(session) else sqlite.insert
 
 
 def unnest_insert(table: Table, rows: Sequence[Mapping[str, Any]], *, conflict: Sequence[str]) -> Any:

@@ -12,7 +12,7 @@ from sqlalchemy import Table, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, LevelChange, Order, Partner, PartnerBadge
-from storage.repositories.dialect import dialect_insert, unnest_insert
+from storage.repositories.dialect import dialect_insert, on_postgres, unnest_insert
 
 COUNTED_ORDER_STATUS = "settled"
 """Orders that count for metrics: attributed and settled; fully refunded ones become 'refunded'."""
@@ -140,16 +140,15 @@ class MetricsRepository:
         """`award_badge` for many (partner id, badge) pairs in one statement: the pairs that were new."""
         if not awards:
             return set()
-        table = PartnerBadge.__table__
         rows = [{"partner_id": p, "badge": b, "awarded_at": now} for p, b in sorted(set(awards))]
-        if self._session.get_bind().dialect.name == "postgresql":  # one statement whatever the count
+        if on_postgres(self._session):  # one statement whatever the count
             unnested = unnest_insert(_BADGES, rows, conflict=["partner_id", "badge"])
-            result = await self._session.execute(unnested.returning(table.c.partner_id, table.c.badge))
+            result = await self._session.execute(unnested.returning(_BADGES.c.partner_id, _BADGES.c.badge))
             return {(int(p), str(b)) for p, b in result.all()}
         stmt = (
-            dialect_insert(self._session)(table)
+            dialect_insert(self._session)(_BADGES)
             .on_conflict_do_nothing(index_elements=["partner_id", "badge"])
-            .returning(table.c.partner_id, table.c.badge)
+            .returning(_BADGES.c.partner_id, _BADGES.c.badge)
         )
         return {(int(p), str(b)) for p, b in (await self._session.execute(stmt, rows)).all()}
 

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage, Partner
-from storage.repositories.dialect import dialect_insert, unnest_insert
+from storage.repositories.dialect import dialect_insert, on_postgres, unnest_insert
 
 
 class ClaimedMessage(NamedTuple):
@@ -66,22 +66,26 @@ class OutboxRepository:
         """Bulk insert (broadcasts): each row as for `enqueue`, all with the same keys; existing dedupe keys are
         skipped. Returns how many rows were added.
 
-        One executemany per `chunk` rows through Core (SQLAlchemy pages it into multi-row INSERTs), so a
-        100,000-partner broadcast is queued in seconds.
+        One statement per `chunk` rows, so a 100,000-partner broadcast is queued in seconds: on PostgreSQL an
+        INSERT … SELECT FROM unnest of arrays (`unnest_insert`: the same SQL for any count), on SQLite an executemany
+        through Core.
         """
-        postgres = self._session.get_bind().dialect.name == "postgresql"
-        insert = dialect_insert(self._session)
-        stmt = insert(_OUTBOX).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_OUTBOX.c.id)
+        postgres = on_postgres(self._session)
+        executemany = (
+            dialect_insert(self._session)(_OUTBOX)
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(_OUTBOX.c.id)
+        )
         added = 0
         for start in range(0, len(rows), chunk):
             batch = [
                 {"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows[start : start + chunk]
             ]
-            if postgres:  # one statement whatever the count (see unnest_insert)
+            if postgres:
                 unnested = unnest_insert(_OUTBOX, batch, conflict=["dedupe_key"]).returning(_OUTBOX.c.id)
                 added += len((await self._session.execute(unnested)).all())
             else:
-                added += len((await self._session.execute(stmt, batch)).all())
+                added += len((await self._session.execute(executemany, batch)).all())
         return added
 
     async def enqueue_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -106,7 +110,7 @@ class OutboxRepository:
             .order_by(OutboxMessage.not_before, OutboxMessage.id)
             .limit(limit)
         )
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgres(self._session):
             due = due.with_for_update(skip_locked=True)
         table = _OUTBOX.c
         claim = (
@@ -125,7 +129,7 @@ class OutboxRepository:
         """(row id, Telegram message id, sent at) for rows whose API call succeeded."""
         if not sent:
             return
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgres(self._session):
             # One statement for the whole batch: at paid-broadcast speed this is most of the sender's DB work.
             batch = (
                 func.unnest(

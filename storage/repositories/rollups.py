@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.behaviour import COUNT_FIELDS, DayCounts
 from storage.models import DailyRollup, Event, LeadReminder, LedgerEntry, Order, Partner, PartnerBadge
+from storage.repositories.dialect import on_postgres
 
 COUNTED_ORDER_STATUS = "settled"
 """Orders that count: attributed and settled (a fully refunded one becomes 'refunded'), as for the rules engine."""
@@ -231,7 +232,7 @@ class RollupRepository:
         pairs = [(team, partner) for team, members in teams.items() for partner in set(members)]
         if not pairs:
             return {}
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgres(self._session):
             membership = (
                 func.unnest(
                     bindparam("m_teams", [t for t, _ in pairs], type_=postgresql.ARRAY(BigInteger)),
@@ -262,7 +263,7 @@ class RollupRepository:
     def _among(self, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
         """`column IN ids`: on PostgreSQL as `= ANY(array)`, one parameter however many ids (a statement with
         thousands of parameters costs the driver and the server a prepared statement for each count of them)."""
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgres(self._session):
             among: ColumnElement[bool] = column == any_(
                 bindparam(None, sorted(set(ids)), type_=postgresql.ARRAY(BigInteger))
             )

@@ -10,7 +10,7 @@ from sqlalchemy import case, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, Partner, Spotlight, Story
-from storage.repositories.dialect import dialect_insert
+from storage.repositories.dialect import dialect_insert, on_postgres
 
 FEATURE_QUEUE_LOCK = 7_140_014
 """PostgreSQL advisory lock key of the featured-story queue (two approvals never take the same day)."""
@@ -52,7 +52,7 @@ class StoryRepository:
     async def lock_feature_queue(self) -> None:
         """Hold the featured-story queue until the transaction ends. SQLite has a single writer, which serialises
         approvals anyway (the approval has written before it reads the queue)."""
-        if self._session.get_bind().dialect.name == "postgresql":
+        if on_postgres(self._session):
             await self._session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FEATURE_QUEUE_LOCK})
 
     async def last_featured_day(self) -> str | None:
