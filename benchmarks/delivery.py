@@ -150,6 +150,16 @@ async def _wait_for_arrivals(http: aiohttp.ClientSession, base: str, count: int)
         await asyncio.sleep(0.2)
 
 
+@contextlib.asynccontextmanager
+async def _running(sender: OutboxSender) -> AsyncIterator[None]:
+    task = asyncio.create_task(sender.run())
+    try:
+        yield
+    finally:
+        sender.stop()
+        await task
+
+
 async def _broadcast(
     engine: AsyncEngine, base: str, http: aiohttp.ClientSession, rates: DeliveryRates, count: int
 ) -> Broadcast:
@@ -166,22 +176,24 @@ async def _broadcast(
     await _enqueue(sessionmaker, warm_up, f"warm-up:{rates.per_second}")
     clock = SystemClock()
     bot = _bot(base)
-    sender = OutboxSender(sessionmaker, bot, clock, limiter=DeliveryLimiter.in_memory(clock, rates), poll_seconds=0.2)
+
+    def sender() -> OutboxSender:
+        limiter = DeliveryLimiter.in_memory(clock, rates)
+        return OutboxSender(sessionmaker, bot, clock, limiter=limiter, poll_seconds=0.2)
+
     gc.collect()
     gc.freeze()  # as BotApp.start() does before it starts the sender
-    task = asyncio.create_task(sender.run())
-    try:
+    async with _running(sender()):
         await _wait_for_arrivals(http, base, warm_up)  # connections open, code paths warm
-        async with http.post(f"{base}/_reset"):
-            pass
-        rss_before = _peak_rss_mib()
-        await _enqueue(sessionmaker, count, str(rates.per_second))
-        cpu_started, wall_started = time.process_time(), time.perf_counter()
-        sender.wake()
+    async with http.post(f"{base}/_reset"):
+        pass
+    rss_before = _peak_rss_mib()
+    # Queued with no sender running, as a broadcast's rows are all committed before it starts: the sender would
+    # otherwise start on the first chunk and share this process with the inserts of the rest.
+    await _enqueue(sessionmaker, count, str(rates.per_second))
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
+    async with _running(sender()):
         await _wait_for_arrivals(http, base, count)
-    finally:
-        sender.stop()
-        await task
     cpu_share = (time.process_time() - cpu_started) / (time.perf_counter() - wall_started)
     await bot.session.close()
     return Broadcast(await _arrivals(http, base), cpu_share, rss_before, _peak_rss_mib(), rates.burst)
@@ -192,8 +204,6 @@ async def _multi_process_broadcast(
 ) -> tuple[Arrivals, float]:
     """Paid broadcast by several sender processes sharing limits through Redis: (arrivals, CPU cores used)."""
     await _empty_outbox(engine)
-    async with http.post(f"{base}/_reset"):
-        pass
     await _enqueue(create_sessionmaker(engine), count, "fleet")
     prefix = f"pa:bench:{uuid.uuid4().hex}"
     children = [
@@ -211,9 +221,11 @@ async def _multi_process_broadcast(
         )
         for _ in range(processes)
     ]
-    for child in children:  # imports and connections done, rows queued: start them together
+    for child in children:  # imports, connections and warm-up sends done, rows queued: start them together
         assert child.stdout is not None
         await child.stdout.readline()
+    async with http.post(f"{base}/_reset"):
+        pass
     started = time.perf_counter()
     for child in children:
         assert child.stdin is not None

@@ -1,6 +1,6 @@
 """One outbox sender process for the multi-process delivery benchmark (started by benchmarks/delivery.py).
 
-`python -m benchmarks.sender_process DATABASE_URL API_BASE REDIS_URL PREFIX RATE` prints `ready`, waits for a
+`python -m benchmarks.sender_process DATABASE_URL API_BASE REDIS_URL PREFIX RATE` warms up, prints `ready`, waits for a
 line on stdin, then sends with limits shared through Redis under PREFIX, as several bot processes would, until
 the outbox has nothing left to send; then prints one JSON line with its CPU seconds and wall seconds.
 """
@@ -13,6 +13,7 @@ import json
 import sys
 import time
 
+from aiogram import Bot
 from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -24,12 +25,24 @@ from storage.db import create_engine, create_sessionmaker
 from storage.models import OutboxMessage
 
 IDLE_POLLS_BEFORE_EXIT = 3
+WARM_DB_CONNECTIONS = 3
+WARM_UP_SENDS = 200
+WARM_UP_CHAT = 1
 
 
 async def _unfinished(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
     async with sessionmaker() as session:
         query = select(func.count()).where(OutboxMessage.status.in_(("pending", "sending")))
         return int((await session.execute(query)).scalar_one())
+
+
+async def _warm_up(sessionmaker: async_sessionmaker[AsyncSession], bot: Bot) -> None:
+    """Open the connections a running bot process would already hold, so the measured broadcast runs in steady
+    state as in the one-process scenario: the database pool (a claim, the next claim and the recorder's write
+    at once), and the Bot API connection pool with the send path warm (the parent resets the stand-in's count
+    after this)."""
+    await asyncio.gather(*(_unfinished(sessionmaker) for _ in range(WARM_DB_CONNECTIONS)))
+    await asyncio.gather(*(bot.send_message(WARM_UP_CHAT, "warm-up") for _ in range(WARM_UP_SENDS)))
 
 
 async def main(database_url: str, api_base: str, redis_url: str, prefix: str, rate: int) -> None:
@@ -44,6 +57,7 @@ async def main(database_url: str, api_base: str, redis_url: str, prefix: str, ra
     sender = OutboxSender(
         sessionmaker, bot, clock, limiter=DeliveryLimiter.on_redis(clock, rates, redis, prefix=prefix), poll_seconds=0.2
     )
+    await _warm_up(sessionmaker, bot)
     gc.collect()
     gc.freeze()
     print("ready", flush=True)

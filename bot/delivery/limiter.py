@@ -13,6 +13,7 @@ so tests move time instead of sleeping.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from inspect import isawaitable
@@ -31,7 +32,6 @@ CHAT_INTERVAL_S = 1.0
 """About one message a second to one chat."""
 GROUP_INTERVAL_S = 3.0
 """20 messages a minute to one group, spaced evenly so no 60-second window ever holds more than 20."""
-_PRUNE_EVERY_MS = 5 * SECOND_MS
 _REDIS_TTL_MS = MINUTE_MS
 """Idle limiter keys expire after a minute: far longer than any bucket takes to drain, so clocks of different
 processes that disagree by a little never reset a bucket early."""
@@ -156,7 +156,8 @@ class DeliveryLimiter:
         self._group_rates = [Rate(1, SECOND_MS, burst=1), Rate(20, MINUTE_MS, burst=1)]
         self._global = self._store("global")
         self._local: dict[str, StateStore] = {}
-        self._next_prune = 0
+        self._idle_at: OrderedDict[str, int] = OrderedDict()
+        """In memory: when each chat's bucket will have drained (epoch ms), least recently used first."""
         self._last_ms = 0
         """The latest time read, to notice the clock stepping back (NTP)."""
 
@@ -219,9 +220,13 @@ class DeliveryLimiter:
 
     async def take_chat(self, chat_id: int) -> float:
         """Take one slot of this chat's own rate (groups, with negative ids, have the stricter one)."""
-        self._prune()
         rates = self._group_rates if chat_id < 0 else self._chat_rates
-        return await self._check(self._chat_store(chat_id), rates)
+        wait = await self._check(self._chat_store(chat_id), rates)
+        if self._redis is None:
+            # a refused message leaves the bucket as it was, and so when it drains
+            drains_at = self._last_ms + int(self.chat_interval(chat_id) * SECOND_MS) if wait == 0 else None
+            self._forget_drained(f"chat:{chat_id}", drains_at)
+        return wait
 
     @staticmethod
     def chat_interval(chat_id: int) -> float:
@@ -236,24 +241,27 @@ class DeliveryLimiter:
         if self._redis is None and now_ms < self._last_ms - SECOND_MS:
             self._global = self._store("global")
             self._local.clear()
-            self._next_prune = 0
+            self._idle_at.clear()
             if isinstance(self._pause, MemoryPause):
                 self._pause.shift(now_ms - self._last_ms)
         self._last_ms = now_ms
         return now_ms
 
-    def _prune(self) -> None:
-        """Forget in-memory chat buckets that have fully drained, so memory stays flat over long broadcasts."""
-        if self._redis is not None:
-            return
-        now_ms = _epoch_ms(self._clock)
-        if now_ms < self._next_prune:
-            return
-        self._next_prune = now_ms + _PRUNE_EVERY_MS
-        now_us = now_ms * 1000
-        for name in [n for n, store in self._local.items() if self._drained(store, now_us)]:
-            del self._local[name]
+    def _forget_drained(self, name: str, idle_at_ms: int | None) -> None:
+        """Note that chat bucket `name`, just used for a message, drains by `idle_at_ms` (a chat's bucket is empty
+        one spacing after its last message; None when the message was refused), and forget the buckets that have
+        drained, so memory stays flat over long broadcasts.
 
-    def _drained(self, store: StateStore, now_us: int) -> bool:
-        state = store.read(self._gcra, self._chat_rates)
-        return not isawaitable(state) and all(int(tat) <= now_us for tat in state)
+        Buckets are kept in order of last use, so the drained ones are at the front: each message costs O(1)
+        instead of a sweep over every chat of the last seconds stalling the sender. A group's 3 s spacing can
+        hold private chats behind it for at most those 3 s.
+        """
+        if idle_at_ms is not None:
+            self._idle_at[name] = idle_at_ms
+            self._idle_at.move_to_end(name)
+        while self._idle_at:
+            oldest, drained_at = next(iter(self._idle_at.items()))
+            if drained_at > self._last_ms:
+                break
+            del self._idle_at[oldest]
+            self._local.pop(oldest, None)

@@ -188,6 +188,28 @@ async def test_paid_broadcast_passes_the_flag_and_raises_the_rate(harness: BotHa
     assert "allow_paid_broadcast" not in free_session.calls[0].params
 
 
+async def test_slots_left_by_a_round_serve_the_next_and_lapse_after_a_burst(harness: BotHarness) -> None:
+    paid = DeliveryLimiter.in_memory(harness.clock, DeliveryRates.for_rate(1000, paid_broadcast=True))
+    takes: list[int] = []
+    take_global = paid.take_global
+
+    async def counting(slots: int = 1) -> float:
+        takes.append(slots)
+        return await take_global(slots)
+
+    paid.take_global = counting  # type: ignore[method-assign]
+    sender, session = sender_for(harness, paid, batch_size=3)
+    await enqueue_plain(harness, list(range(1, 10)))
+    for _ in range(3):
+        assert await sender.drain_once() == 3
+    assert takes == [5, 5]  # nine messages on ten slots: rounds that follow at once lose none
+    harness.clock.advance(timedelta(milliseconds=21))  # longer than the burst of 20 covers: the last slot lapsed
+    await enqueue_plain(harness, [10], tag="later")
+    assert await sender.drain_once() == 1
+    assert takes == [5, 5, 5]
+    assert len(session.calls) == 10
+
+
 # ---------------------------------------------------------------- 429
 
 

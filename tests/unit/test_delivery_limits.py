@@ -111,6 +111,23 @@ async def test_idle_chat_buckets_are_forgotten(clock: ManualClock) -> None:
     assert len(limiter._local) == 1
 
 
+async def test_chat_buckets_are_forgotten_as_they_drain_and_not_before(clock: ManualClock) -> None:
+    limiter = DeliveryLimiter.in_memory(clock, DeliveryRates.for_rate(1000, paid_broadcast=True))
+    group = -1001234567890
+    assert await limiter.take_chat(group) == 0
+    for chat in range(1, 2001):  # a paid broadcast: a new chat every millisecond
+        assert await limiter.take_chat(chat) == 0
+        clock.advance(timedelta(milliseconds=1))
+    assert len(limiter._local) == 2001  # the group's 3 s spacing holds it, and the chats behind it, for 3 s
+    assert await limiter.take_chat(group) > 0  # still remembered: its pace holds
+    for chat in range(2001, 4001):
+        await limiter.take_chat(chat)
+        clock.advance(timedelta(milliseconds=1))
+    assert len(limiter._local) <= 1002  # the last second's chats, and the group
+    assert await limiter.take_chat(3999) > 0  # a chat of the last second is still held to its pace
+    assert await limiter.take_chat(1) == 0
+
+
 async def test_redis_limits_are_one_budget_for_every_process(clock: ManualClock, redis: Redis) -> None:
     first, second = shared_pair(clock, redis, DeliveryRates.for_rate(25))
     assert first.shared and second.shared
