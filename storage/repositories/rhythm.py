@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import load_only
 
 from storage.models import Event, Partner, RhythmProgress
-from storage.repositories.dialect import dialect_insert
+from storage.repositories.dialect import among, dialect_insert
 
 # Core tables for the daily run's bulk writes: no ORM objects for 100,000 partners.
 RHYTHM = cast(Table, RhythmProgress.__table__)
@@ -69,7 +69,9 @@ class RhythmRepository:
         for partner_id, segment in segments.items():
             by_segment.setdefault(segment, []).append(partner_id)
         for segment, ids in by_segment.items():
-            await self._session.execute(update(PARTNERS).where(PARTNERS.c.id.in_(ids)).values(segment=segment))
+            await self._session.execute(
+                update(PARTNERS).where(among(self._session, PARTNERS.c.id, ids)).values(segment=segment)
+            )
 
     async def state(self, partner_id: int, rhythm: str) -> RhythmProgress | None:
         return (await self.states([partner_id], rhythm)).get(partner_id)

@@ -20,7 +20,6 @@ from sqlalchemy import (
     Select,
     String,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -37,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.behaviour import COUNT_FIELDS, DayCounts
 from storage.models import DailyRollup, Event, LeadReminder, LedgerEntry, Order, Partner, PartnerBadge
-from storage.repositories.dialect import on_postgres
+from storage.repositories.dialect import among, on_postgres
 
 COUNTED_ORDER_STATUS = "settled"
 """Orders that count: attributed and settled (a fully refunded one becomes 'refunded'), as for the rules engine."""
@@ -210,7 +209,7 @@ class RollupRepository:
         stmt = select(DailyRollup.partner_id, last_action, *columns).where(
             DailyRollup.day >= min(first for first, _ in windows),
             DailyRollup.day <= max(last for _, last in windows),
-            self._among(DailyRollup.partner_id, partner_ids),
+            among(self._session, DailyRollup.partner_id, partner_ids),
         )
         width = len(COUNT_FIELDS)
         result = WindowSums({}, {})
@@ -260,23 +259,12 @@ class RollupRepository:
             result.setdefault(int(row[0]), {})[row[1]] = DayCounts(*(int(v) for v in row[2:]))
         return result
 
-    def _among(self, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
-        """`column IN ids`: on PostgreSQL as `= ANY(array)`, one parameter however many ids (a statement with
-        thousands of parameters costs the driver and the server a prepared statement for each count of them)."""
-        if on_postgres(self._session):
-            among: ColumnElement[bool] = column == any_(
-                bindparam(None, sorted(set(ids)), type_=postgresql.ARRAY(BigInteger))
-            )
-            return among
-        in_ids: ColumnElement[bool] = column.in_(set(ids))
-        return in_ids
-
     async def last_action_days_of(self, until: date, partner_ids: Collection[int]) -> dict[int, date]:
         """`last_action_days` of these partners."""
         if not partner_ids:
             return {}
         stmt = select(DailyRollup.partner_id, func.max(DailyRollup.day)).where(
-            DailyRollup.actions > 0, DailyRollup.day <= until, self._among(DailyRollup.partner_id, partner_ids)
+            DailyRollup.actions > 0, DailyRollup.day <= until, among(self._session, DailyRollup.partner_id, partner_ids)
         )
         return {int(p): d for p, d in await self._all(stmt.group_by(DailyRollup.partner_id))}
 
