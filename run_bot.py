@@ -26,6 +26,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.allocator import tune_malloc
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import log_handler
 
@@ -78,6 +79,7 @@ async def main(argv: list[str]) -> int:
         return await import_products(settings, Path(args.operands[1]))
     if args.command == "rollups":
         return await rebuild_rollups(settings, args.operands[1:])
+    tune_malloc()  # before any thread starts
     from bot import runner  # aiogram takes seconds to import: validate configuration first
 
     sqlite_file = settings.sqlite_path()
