@@ -182,8 +182,7 @@ class DeliveryLimiter:
             return RedisStateStore(self._redis, f"{self._prefix}:{name}", ttl_ms=_REDIS_TTL_MS)
         return InMemoryStateStore()
 
-    def _chat_store(self, chat_id: int) -> StateStore:
-        name = f"chat:{chat_id}"
+    def _chat_store(self, name: str) -> StateStore:
         if self._redis is not None:
             # Redis expires idle chat keys itself; the store object only caches the script.
             store = self._local.get(name)
@@ -221,11 +220,12 @@ class DeliveryLimiter:
     async def take_chat(self, chat_id: int) -> float:
         """Take one slot of this chat's own rate (groups, with negative ids, have the stricter one)."""
         rates = self._group_rates if chat_id < 0 else self._chat_rates
-        wait = await self._check(self._chat_store(chat_id), rates)
+        name = f"chat:{chat_id}"
+        wait = await self._check(self._chat_store(name), rates)
         if self._redis is None:
             # a refused message leaves the bucket as it was, and so when it drains
             drains_at = self._last_ms + int(self.chat_interval(chat_id) * SECOND_MS) if wait == 0 else None
-            self._forget_drained(f"chat:{chat_id}", drains_at)
+            self._forget_drained(name, drains_at)
         return wait
 
     @staticmethod

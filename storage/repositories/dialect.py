@@ -1,5 +1,5 @@
 """The dialect choices repositories make: PostgreSQL's or SQLite's INSERT, for `ON CONFLICT` clauses, and PostgreSQL's
-bulk insert from arrays."""
+array forms, whose SQL does not depend on a count: the bulk insert from arrays and `= ANY` for lists of ids."""
 
 from __future__ import annotations
 

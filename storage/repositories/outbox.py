@@ -70,18 +70,16 @@ class OutboxRepository:
         INSERT … SELECT FROM unnest of arrays (`unnest_insert`: the same SQL for any count), on SQLite an executemany
         through Core.
         """
-        postgres = on_postgres(self._session)
-        executemany = (
-            dialect_insert(self._session)(_OUTBOX)
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(_OUTBOX.c.id)
-        )
+        executemany = None
+        if not on_postgres(self._session):
+            insert = dialect_insert(self._session)(_OUTBOX)
+            executemany = insert.on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_OUTBOX.c.id)
         added = 0
         for start in range(0, len(rows), chunk):
             batch = [
                 {"status": "pending", "attempts": 0, "urgent": False, **row} for row in rows[start : start + chunk]
             ]
-            if postgres:
+            if executemany is None:
                 unnested = unnest_insert(_OUTBOX, batch, conflict=["dedupe_key"]).returning(_OUTBOX.c.id)
                 added += len((await self._session.execute(unnested)).all())
             else:
