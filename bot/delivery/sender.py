@@ -236,6 +236,9 @@ class OutboxSender:
         """When unused slots lapse (epoch seconds): no later than the limiter's burst would have covered them, so
         the next round, when it follows at once, sends on the last round's slots instead of losing them, and a
         sender that paused or went idle never sends on old ones."""
+        self._chat_waits: dict[int, float] = {}
+        """Chat slots taken with the last bot-wide slots, for the next rows of the round: 0 to send, else seconds
+        until the chat may have another message."""
         self._max_attempts = max_attempts
         self._slots = asyncio.Semaphore(max_in_flight or default_in_flight(rate))
         self._sleep = sleep
@@ -327,7 +330,7 @@ class OutboxSender:
             budget = MAX_HOLD_SECONDS
             while waiting:
                 await self._slots.acquire()  # first, so the 429 check below is the last word before the call
-                admitted = await self._admit(waiting[-1].chat_id, budget)
+                admitted = await self._admit(waiting, budget)
                 budget -= admitted.waited
                 if admitted.end_round or admitted.chat_wait > 0:
                     self._slots.release()
@@ -346,6 +349,7 @@ class OutboxSender:
                     self._next_batch = asyncio.create_task(self._claim(), name="outbox-claim")
                 await asyncio.sleep(0)  # let the call start now, not after the next wait for a slot
         finally:
+            self._chat_waits.clear()  # taken for rows that go back now: a later round decides again
             give_back.extend((row.id, row.not_before) for row in waiting)
             if give_back:
                 async with UnitOfWork(self._sessionmaker) as uow:
@@ -398,32 +402,50 @@ class OutboxSender:
                 later.append((row.id, now + timedelta(seconds=delay)))
         return first, later
 
-    async def _admit(self, chat_id: int, budget: float) -> _Admission:
-        """Wait for a bot-wide slot, then take the chat's.
+    async def _admit(self, waiting: list[ClaimedMessage], budget: float) -> _Admission:
+        """Wait for a bot-wide slot for the next row (`waiting[-1]`), then take its chat's.
 
         The round ends instead when a 429 pauses the bot, or when waiting would exceed `budget` seconds (the
-        round has held its claimed rows long enough). Bot-wide slots are taken `slots_per_take` at a time, and
-        the 429 pause is checked with each take: before every message at free speeds.
+        round has held its claimed rows long enough). Bot-wide slots are taken `slots_per_take` at a time, with
+        the chats of as many of the next rows and the 429 check in the same call: before every message at free
+        speeds, and on Redis one round trip for several messages at paid speeds.
         """
+        chat_id = waiting[-1].chat_id
         waited = 0.0
         rates = self.limiter.rates
         if self._credit and self._clock.now().timestamp() > self._credit_lapses:
             self._credit = 0
         while not self._credit:
-            if await self.limiter.paused_for() > 0:
-                return _Admission(end_round=True, waited=waited)
             take = rates.slots_per_take
-            wait = await self.limiter.take_global(take)
-            if wait <= 0:
+            chats = self._undecided_chats(waiting, take)
+            decision = await self.limiter.take(take, chats)
+            if decision.paused > 0:
+                return _Admission(end_round=True, waited=waited)
+            if decision.wait <= 0:
                 self._credit = take
                 self._credit_lapses = self._clock.now().timestamp() + rates.burst / rates.per_second
+                self._chat_waits.update(zip(chats, decision.chat_waits, strict=True))
                 break
-            if waited + wait > budget:
+            if waited + decision.wait > budget:
                 return _Admission(end_round=True, waited=waited)
-            await self._sleep(wait)
-            waited += wait
+            await self._sleep(decision.wait)
+            waited += decision.wait
+        if chat_id not in self._chat_waits:  # slots left from the last take, for rows it did not know
+            chats = self._undecided_chats(waiting, self._credit)
+            decision = await self.limiter.take(0, chats)
+            self._chat_waits.update(zip(chats, decision.chat_waits, strict=True))
         self._credit -= 1
-        return _Admission(chat_wait=await self.limiter.take_chat(chat_id), waited=waited)
+        return _Admission(chat_wait=self._chat_waits.pop(chat_id), waited=waited)
+
+    def _undecided_chats(self, waiting: list[ClaimedMessage], count: int) -> list[int]:
+        """The chats of the next `count` rows whose chat slot is not taken yet (a round has one row per chat)."""
+        chats: list[int] = []
+        for row in reversed(waiting):
+            if len(chats) == count:
+                break
+            if row.chat_id not in self._chat_waits:
+                chats.append(row.chat_id)
+        return chats
 
     async def _send_one(self, row: ClaimedMessage, recorder: _Recorder) -> None:
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from aiogram.methods.base import TelegramType
 from redis.asyncio import Redis
 from sqlalchemy import Table, func, select, update
 
-from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
+from bot.delivery.limiter import DeliveryLimiter, DeliveryRates, Take
 from bot.delivery.sender import OutboxSender
 from bot.sandbox.recording import RecordingSession
 from bot.services.notify import enqueue_photo, enqueue_text
@@ -208,6 +208,41 @@ async def test_slots_left_by_a_round_serve_the_next_and_lapse_after_a_burst(harn
     assert await sender.drain_once() == 1
     assert takes == [5, 5, 5]
     assert len(session.calls) == 10
+
+
+async def test_on_redis_a_paid_sender_takes_five_messages_slots_and_chats_in_one_call(
+    harness: BotHarness, redis_url: str
+) -> None:
+    client = Redis.from_url(redis_url)
+    rates = DeliveryRates.for_rate(1000, paid_broadcast=True)
+    prefix = f"pa:test:{uuid.uuid4().hex}"
+    limiter = DeliveryLimiter.on_redis(harness.clock, rates, client, prefix=prefix)
+    other_process = DeliveryLimiter.on_redis(harness.clock, rates, client, prefix=prefix)
+    calls: list[tuple[int, list[int]]] = []
+    take = limiter.take
+
+    async def recording(slots: int, chat_ids: Sequence[int]) -> Take:
+        calls.append((slots, list(chat_ids)))
+        return await take(slots, chat_ids)
+
+    async def no_single_chat_calls(chat_id: int) -> float:
+        raise AssertionError(f"chat {chat_id} asked for alone")
+
+    limiter.take = recording  # type: ignore[method-assign]
+    limiter.take_chat = no_single_chat_calls  # type: ignore[method-assign]
+    try:
+        assert await other_process.take_chat(7) == 0  # the other process just sent to chat 7
+        sender, session = sender_for(harness, limiter, batch_size=10)
+        await enqueue_plain(harness, list(range(1, 11)))
+        assert await sender.drain_once() == 9
+        assert calls == [(5, [1, 2, 3, 4, 5]), (5, [6, 7, 8, 9, 10])]  # two round trips for ten messages
+        assert sorted(call.params["chat_id"] for call in session.calls) == [1, 2, 3, 4, 5, 6, 8, 9, 10]
+        async with harness.sessionmaker() as s:
+            row = (await s.execute(select(OutboxMessage).where(OutboxMessage.chat_id == 7))).scalar_one()
+        assert row.status == "pending"  # back in the queue for a second later, when chat 7 may have another
+        assert row.not_before == harness.clock.now() + timedelta(seconds=1)
+    finally:
+        await client.aclose()
 
 
 # ---------------------------------------------------------------- 429

@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from bot.app import build_limiter
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
-from bot.delivery.limiter import DeliveryLimiter, DeliveryRates
+from bot.delivery.limiter import DeliveryLimiter, DeliveryRates, Take
 
 START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
@@ -175,3 +175,51 @@ def test_paid_broadcast_setting_picks_the_paid_rate(clock: ManualClock) -> None:
     paid = build_limiter(load_settings(allow_paid_broadcast=True, delivery_paid_rate=800), clock, None)
     assert (free.rates.per_second, free.rates.paid_broadcast) == (30, False)
     assert (paid.rates.per_second, paid.rates.paid_broadcast) == (800, True)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def limiters(
+    request: pytest.FixtureRequest, clock: ManualClock, redis_url: str
+) -> AsyncIterator[tuple[DeliveryLimiter, DeliveryLimiter]]:
+    """Two limiters of one bot: the same object in memory, two processes' objects on Redis."""
+    rates = DeliveryRates.for_rate(1000, paid_broadcast=True)
+    if request.param == "memory":
+        limiter = DeliveryLimiter.in_memory(clock, rates)
+        yield limiter, limiter
+        return
+    client = Redis.from_url(redis_url)
+    try:
+        yield shared_pair(clock, client, rates)
+    finally:
+        await client.aclose()
+
+
+async def test_one_take_answers_for_the_pause_the_bot_and_each_chat(
+    clock: ManualClock, limiters: tuple[DeliveryLimiter, DeliveryLimiter]
+) -> None:
+    first, second = limiters
+    group = -1001234567890
+    taken = await first.take(5, [101, 102, group])
+    assert taken == Take(chat_waits=(0.0, 0.0, 0.0))
+    again = await second.take(5, [101, 103, group])  # the other process: 101 and the group were just taken
+    assert again.paused == 0 and again.wait == 0
+    assert again.chat_waits == pytest.approx((1.0, 0.0, 1.0))
+    assert await first.take(0, [104]) == Take(chat_waits=(0.0,))  # slots already held: chats only
+    clock.advance(timedelta(seconds=1))
+    assert (await second.take(1, [101, group])).chat_waits == pytest.approx((0.0, 2.0))  # a group: 3 s apart
+    assert await second.take_chat(102) == 0  # the same buckets as one message at a time
+
+
+async def test_a_refused_take_takes_nothing(
+    clock: ManualClock, limiters: tuple[DeliveryLimiter, DeliveryLimiter]
+) -> None:
+    first, second = limiters
+    burst = first.rates.burst
+    for _ in range(burst // 5):
+        assert (await first.take(5, [])).wait == 0
+    refused = await second.take(5, [201, 202])
+    assert refused.wait == pytest.approx(0.005) and refused.chat_waits == ()
+    await second.pause(3)
+    assert await first.take(5, [201]) == Take(paused=3.0)
+    clock.advance(timedelta(seconds=3))
+    assert await first.take(burst, [201, 202]) == Take(chat_waits=(0.0, 0.0))  # the chats were never taken
