@@ -12,9 +12,10 @@
     bulk enqueue writes them) and paid broadcast on (1,000/s), sending to the delivery stand-in
     (benchmarks/standin.py) for at most BROADCAST_S seconds.
 
-Baseline, same run: the bare aiogram bot (benchmarks/bare_bot.py) polling the same emulator and answering the
-same TRAFFIC updates, measured while the database is seeded (it uses none). Target: <= 300 MB each. With --quick:
-1,000 partners and recipients and 100 updates (named so).
+Baseline, same run: the bare aiogram bot (benchmarks/bare_bot.py) polling an emulator of its own and answering the
+same TRAFFIC updates, measured while the database is seeded and the bot measured (it uses no database). Target:
+<= 300 MB each. With --quick: 1,000 partners and recipients and 100 updates (named so), and (b) runs at the
+same time as (a), on a database of its own, when the caller gives one (`python -m benchmarks --quick` does).
 
 The event backlog is marked as already folded into the leaderboards (the sync's low-water mark), as it would be
 in a running deployment; otherwise the first `leaderboards:sync` would fold a million events at once.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import re
 import sys
@@ -59,6 +61,8 @@ QUICK_TRAFFIC = 100
 JOB_WAIT_S = 600.0
 QUICK_JOB_WAIT_S = 120.0
 BROADCAST_S = 120.0
+POLL_S, QUICK_POLL_S = 1.0, 0.25
+"""How often the scenario looks whether the jobs ran and the broadcast went out (replies: half as often)."""
 PAID_RATE = 1000
 FIRST_TG_ID = segments.FIRST_TG_ID
 JOBS = (SEGMENTS_DAILY, EVALUATE_LEVELS, SWEEP_STREAKS, REFRESH_ROLLUPS, NOTIFY_RANK_CHANGES)
@@ -132,7 +136,9 @@ async def _job_runs(http: aiohttp.ClientSession, port: int) -> dict[str, dict[st
     return runs
 
 
-async def _wait_for_jobs(http: aiohttp.ClientSession, port: int, deadline: float) -> tuple[list[str], list[str]]:
+async def _wait_for_jobs(
+    http: aiohttp.ClientSession, port: int, deadline: float, poll: float
+) -> tuple[list[str], list[str]]:
     """Until each of JOBS has run once (or the deadline): (jobs that finished, jobs that failed)."""
     wanted = [ref.rpartition(":")[2] for ref in JOBS]
     while True:
@@ -140,7 +146,7 @@ async def _wait_for_jobs(http: aiohttp.ClientSession, port: int, deadline: float
         done = [job for job in wanted if runs.get(job, {}).get("ok", 0) + runs.get(job, {}).get("error", 0) >= 1]
         if len(done) == len(wanted) or time.monotonic() >= deadline:
             return done, [job for job in wanted if runs.get(job, {}).get("error", 0) >= 1]
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(poll)
 
 
 def _replied(calls: list[dict[str, object]], since: float) -> set[int]:
@@ -153,7 +159,7 @@ def _replied(calls: list[dict[str, object]], since: float) -> set[int]:
 
 
 async def _wait_for_replies(
-    http: aiohttp.ClientSession, base: str, users: set[int], since: float, deadline: float
+    http: aiohttp.ClientSession, base: str, users: set[int], since: float, *, deadline: float, poll: float
 ) -> int:
     """Until every user who wrote got a reply (or the deadline): how many did. The emulator never falls quiet here:
     the jobs' notices (badges, streak freezes) keep the outbox sending to partners who never opened a chat."""
@@ -161,7 +167,7 @@ async def _wait_for_replies(
         answered = len(_replied(await processes.bot_calls(http, base), since) & users)
         if answered == len(users) or time.monotonic() >= deadline:
             return answered
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2 * poll)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +178,9 @@ class Serving:
     jobs_failed: list[str]
 
 
-async def _serving(base: str, database_url: str, partners: int, messages: list[tuple[int, str]]) -> Serving:
+async def _serving(
+    base: str, database_url: str, partners: int, messages: list[tuple[int, str]], poll: float
+) -> Serving:
     workdir = processes.workdir("pa-bench-memory-")
     async with aiohttp.ClientSession() as http:
         await processes.reset(http, base)
@@ -184,8 +192,10 @@ async def _serving(base: str, database_url: str, partners: int, messages: list[t
             await processes.inject(http, base, messages[:1], 1)  # the admin registers first
             await processes.wait_idle(http, base)
             await processes.inject(http, base, messages[1:], 20)
-            done, failed = await _wait_for_jobs(http, port, deadline)
-            answered = await _wait_for_replies(http, base, {u for u, _ in messages}, started, deadline)
+            done, failed = await _wait_for_jobs(http, port, deadline, poll)
+            answered = await _wait_for_replies(
+                http, base, {u for u, _ in messages}, started, deadline=deadline, poll=poll
+            )
             peak = processes.memory(bot.pid).peak_mib * MB_PER_MIB
         finally:
             code = await bot.stop()
@@ -195,7 +205,9 @@ async def _serving(base: str, database_url: str, partners: int, messages: list[t
     return Serving(peak, answered, done, failed)
 
 
-async def _broadcast(standin: str, database_url: str, engine: AsyncEngine, recipients: int) -> tuple[float, int]:
+async def _broadcast(
+    standin: str, database_url: str, engine: AsyncEngine, recipients: int, poll: float
+) -> tuple[float, int]:
     """Peak RSS of a process sending a `recipients` broadcast for up to BROADCAST_S: (MB, messages sent)."""
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM outbox"))
@@ -212,7 +224,7 @@ async def _broadcast(standin: str, database_url: str, engine: AsyncEngine, recip
             deadline = time.monotonic() + BROADCAST_S
             sent = 0
             while sent < recipients and time.monotonic() < deadline:
-                await asyncio.sleep(1.0)
+                await asyncio.sleep(poll)
                 async with http.get(f"{standin}/_count") as response:
                     sent = int((await response.json())["count"])
             peak = processes.memory(bot.pid).peak_mib * MB_PER_MIB
@@ -239,22 +251,48 @@ async def _bare(base: str, messages: list[tuple[int, str]]) -> float:
     return peak
 
 
-async def run(*, quick: bool, database_url: str) -> list[Result]:
+async def run(*, quick: bool, database_url: str, broadcast_database_url: str | None = None) -> list[Result]:
+    """Serving, then broadcasting, on `database_url`, while the bare bot runs. With `broadcast_database_url`
+    (another empty database) the broadcast runs there, at the same time as serving: the processes are separate and
+    each is measured only for its own peak RSS, so the quick run does not wait for one after the other."""
     partners = QUICK_PARTNERS if quick else PARTNERS
+    poll = QUICK_POLL_S if quick else POLL_S
     label = f"{partners:,} partners" + ("; quick" if quick else "")
     engine = create_engine(database_url)
+    broadcast_engine = create_engine(broadcast_database_url) if broadcast_database_url else None
     try:
         messages = _traffic(partners, QUICK_TRAFFIC if quick else TRAFFIC)
-        with processes.server("bot.sandbox.emulator") as base:
-            started = time.perf_counter()
-            events, bare = await asyncio.gather(_seed(engine, partners), _bare(base, messages))  # the bare bot: no DB
-            elapsed = time.perf_counter() - started
-            print(f"memory: seeded {partners:,} partners, {events:,} events in {elapsed:.1f} s (and the bare bot run)")
-            serving = await _serving(base, database_url, partners, messages)
-        with processes.server("benchmarks.standin") as standin:
-            broadcast, sent = await _broadcast(standin, database_url, engine, partners)
+        with (
+            processes.server("bot.sandbox.emulator") as base,
+            processes.server("bot.sandbox.emulator") as bare_base,
+            processes.server("benchmarks.standin") as standin,
+        ):
+
+            async def seed_and_measure() -> tuple[int, Serving, float, int]:
+                started = time.perf_counter()
+                if broadcast_engine is not None:  # one after the other: alembic's context is global
+                    await _seed(broadcast_engine, partners)
+                events = await _seed(engine, partners)
+                elapsed = time.perf_counter() - started
+                print(f"memory: seeded {partners:,} partners, {events:,} events in {elapsed:.1f} s")
+                if broadcast_engine is not None and broadcast_database_url is not None:
+                    serving, (broadcast, sent) = await asyncio.gather(
+                        _serving(base, database_url, partners, messages, poll),
+                        _broadcast(standin, broadcast_database_url, broadcast_engine, partners, poll),
+                    )
+                else:
+                    serving = await _serving(base, database_url, partners, messages, poll)
+                    broadcast, sent = await _broadcast(standin, database_url, engine, partners, poll)
+                return events, serving, broadcast, sent
+
+            # the bare bot (no database) on an emulator of its own, meanwhile: each process is measured for its RSS only
+            (events, serving, broadcast, sent), bare = await asyncio.gather(
+                seed_and_measure(), _bare(bare_base, messages)
+            )
     finally:
         await engine.dispose()
+        if broadcast_engine is not None:
+            await broadcast_engine.dispose()
     users = len({u for u, _ in messages})
     all_jobs = len(serving.jobs_done) == len(JOBS) and not serving.jobs_failed
     jobs = ", ".join(serving.jobs_done) or "none"
@@ -283,8 +321,10 @@ async def run(*, quick: bool, database_url: str) -> list[Result]:
 
 
 async def _main(quick: bool) -> int:
-    async with processes.own_postgres("pa_bench_memory") as url:
-        results = await run(quick=quick, database_url=url)
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(processes.own_postgres("pa_bench_memory"))
+        broadcast_url = await stack.enter_async_context(processes.own_postgres("pa_bench_memory")) if quick else None
+        results = await run(quick=quick, database_url=url, broadcast_database_url=broadcast_url)
     print(render(results))
     return 0 if all(r.passed for r in results) else 1
 

@@ -93,17 +93,23 @@ async def _own_database(run: Callable[..., Awaitable[list[Result]]], quick: bool
 async def _processes(quick: bool, template: str) -> list[Result]:
     """Memory (one whole bot process: its peak RSS), then end to end over HTTP (the bot process vs a bare aiogram bot).
 
-    The quick run runs the memory scenario while the end-to-end bot settles (it waits for its start-up jobs, about
-    20 s): memory measures nothing but its own processes' memory, which that idle bot does not change, and the
-    end-to-end bot is measured only once the memory scenario's processes have stopped."""
+    The quick run runs the memory scenario while the end-to-end bot settles (it waits for its start-up jobs), and
+    the memory scenario's serving and broadcasting processes at the same time, each on a database of its own: memory
+    measures nothing but its own processes' memory, which that idle bot does not change, and the end-to-end bot is
+    measured only once the memory scenario's processes have stopped."""
     if not quick:
         results = await _timed("memory", _own_database(memory.run, quick, template))
         return results + await _timed("end to end over HTTP", _own_database(e2e_http.run, quick, template))
-    async with _database("pa_bench_own", template) as memory_url, _database("pa_bench_own", template) as e2e_url:
+    async with (
+        _database("pa_bench_own", template) as memory_url,
+        _database("pa_bench_own", template) as broadcast_url,
+        _database("pa_bench_own", template) as e2e_url,
+    ):
 
         async def memory_meanwhile() -> list[Result]:
             return await _timed(
-                "memory (while the end-to-end bot settles)", memory.run(quick=True, database_url=memory_url)
+                "memory (while the end-to-end bot settles)",
+                memory.run(quick=True, database_url=memory_url, broadcast_database_url=broadcast_url),
             )
 
         return await _timed(

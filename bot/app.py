@@ -244,7 +244,7 @@ class BotApp:
             DISPATCH_PACKS,
             DISPATCH_PACKS_ID,
             every=timedelta(minutes=1),
-            first_run_at=self.ctx.clock.now() + timedelta(seconds=20),
+            first_run_at=self.ctx.clock.now() + timedelta(seconds=self.settings.startup_catch_up_seconds),
         )
         await self.scheduler.schedule_interval(REMIND_EVENTS, REMIND_EVENTS_ID, every=timedelta(minutes=1))
         await self.scheduler.schedule_interval(TICK_PLAYBOOKS, TICK_PLAYBOOKS_ID, every=timedelta(minutes=1))
@@ -254,7 +254,7 @@ class BotApp:
             REFRESH_ROLLUPS,
             REFRESH_ROLLUPS_ID,
             every=timedelta(minutes=5),
-            first_run_at=self.ctx.clock.now() + timedelta(seconds=10),
+            first_run_at=self.ctx.clock.now() + timedelta(seconds=self.settings.startup_catch_up_seconds / 2),
         )
         await self.scheduler.schedule_interval(SEND_TEAM_DIGESTS, SEND_TEAM_DIGESTS_ID, every=timedelta(minutes=5))
         await self.scheduler.schedule_interval(

@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     """A font file that draws Chinese; unset: the font shipped with the project's dependencies."""
     scheduler_lock_ttl_seconds: float = Field(default=15.0, ge=1, le=3600, description="leader lock lifetime")
     scheduler_poll_seconds: float = Field(default=2.0, gt=0, le=60, description="leader re-reads the job store")
+    startup_catch_up_seconds: float = Field(default=20.0, ge=1, le=600)
+    """How long after the leader starts the first pack dispatch runs (packs due while the bot was down go out then);
+    the first rollups refresh runs at half of it."""
     update_dedupe_ttl_seconds: int = Field(default=86_400, ge=60, description="how long an update id is remembered")
     test_clock_offset_file: Path | None = None
     """Sandbox and end-to-end tests only: the bot's clock runs ahead by the seconds written in this file.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -9,6 +10,7 @@ import aiohttp
 from bot.app import create_app
 from bot.config import load_settings
 from bot.sandbox.emulator import BotAPIEmulator
+from bot.scheduling.jobs import DISPATCH_PACKS_ID, REFRESH_ROLLUPS_ID
 from tests.e2e.conftest import free_port
 
 
@@ -39,3 +41,29 @@ async def test_healthz_reports_each_dependency(database_url: str, redis_url: str
             assert {c.get("language_code") for c in default_menus} >= {"zh", "en"}
         finally:
             await app.stop()
+
+
+async def test_the_first_pack_dispatch_and_rollups_refresh_follow_start_up_as_configured(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with BotAPIEmulator(files_dir=tmp_path / "files") as emulator:
+        settings = load_settings(
+            bot_token="123456:TEST-token",
+            telegram_api_base=emulator.base_url,
+            database_url=database_url,
+            redis_url=None,
+            web_port=free_port(),
+            admin_ids="1",
+            startup_catch_up_seconds=300,
+        )
+        app = create_app(settings)
+        started = datetime.now(UTC)
+        await app.start(serve_web=False)
+        try:
+            dispatch = await app.scheduler.next_run_at(DISPATCH_PACKS_ID)
+            refresh = await app.scheduler.next_run_at(REFRESH_ROLLUPS_ID)
+        finally:
+            await app.stop()
+    assert dispatch is not None and refresh is not None
+    assert started + timedelta(seconds=300) <= dispatch <= datetime.now(UTC) + timedelta(seconds=300)
+    assert started + timedelta(seconds=150) <= refresh <= datetime.now(UTC) + timedelta(seconds=150)
