@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -66,7 +65,6 @@ POLL_S, QUICK_POLL_S = 1.0, 0.25
 PAID_RATE = 1000
 FIRST_TG_ID = segments.FIRST_TG_ID
 JOBS = (SEGMENTS_DAILY, EVALUATE_LEVELS, SWEEP_STREAKS, REFRESH_ROLLUPS, NOTIFY_RANK_CHANGES)
-JOB_RUNS = re.compile(r'^partner_assistant_job_runs_total\{job="(\w+)",outcome="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 PAYLOAD = {"text": "📣 <b>Today's content</b>: a new poster is ready", "parse_mode": "HTML"}
 MB_PER_MIB = 1.048576  # the target is in MB (10^6 bytes); /proc reports KiB
@@ -127,22 +125,13 @@ async def _schedule_scans(database_url: str) -> None:
         await scheduler.stop()
 
 
-async def _job_runs(http: aiohttp.ClientSession, port: int) -> dict[str, dict[str, float]]:
-    async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
-        body = await response.text()
-    runs: dict[str, dict[str, float]] = {}
-    for job, outcome, count in JOB_RUNS.findall(body):
-        runs.setdefault(job, {})[outcome] = float(count)
-    return runs
-
-
 async def _wait_for_jobs(
     http: aiohttp.ClientSession, port: int, deadline: float, poll: float
 ) -> tuple[list[str], list[str]]:
     """Until each of JOBS has run once (or the deadline): (jobs that finished, jobs that failed)."""
     wanted = [ref.rpartition(":")[2] for ref in JOBS]
     while True:
-        runs = await _job_runs(http, port)
+        runs = await processes.job_outcomes(http, port)
         done = [job for job in wanted if runs.get(job, {}).get("ok", 0) + runs.get(job, {}).get("error", 0) >= 1]
         if len(done) == len(wanted) or time.monotonic() >= deadline:
             return done, [job for job in wanted if runs.get(job, {}).get("error", 0) >= 1]

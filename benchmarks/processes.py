@@ -216,14 +216,19 @@ async def bot_calls(http: aiohttp.ClientSession, base: str) -> list[dict[str, An
     return [call for call in calls if call["method"] != "getUpdates"]
 
 
-async def job_runs(http: aiohttp.ClientSession, port: int) -> dict[str, int]:
-    """How many times each job (by function name, any outcome) has run in the bot process on `port`, from /metrics."""
+async def job_outcomes(http: aiohttp.ClientSession, port: int) -> dict[str, dict[str, float]]:
+    """Runs of each job (by function name) in the bot process on `port`, by outcome (ok, error), from /metrics."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
         body = await response.text()
-    runs: dict[str, int] = {}
-    for job, _, count in JOB_RUNS.findall(body):
-        runs[job] = runs.get(job, 0) + int(float(count))
+    runs: dict[str, dict[str, float]] = {}
+    for job, outcome, count in JOB_RUNS.findall(body):
+        runs.setdefault(job, {})[outcome] = float(count)
     return runs
+
+
+async def job_runs(http: aiohttp.ClientSession, port: int) -> dict[str, int]:
+    """How many times each job (by function name, any outcome) has run in the bot process on `port`, from /metrics."""
+    return {job: int(sum(outcomes.values())) for job, outcomes in (await job_outcomes(http, port)).items()}
 
 
 async def reset(http: aiohttp.ClientSession, base: str) -> None:
