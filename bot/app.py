@@ -400,7 +400,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
     except FileNotFoundError:
         raise ConfigError("FONT_PATH", "is not a font file") from None
     menu = CommandMenu(bot, translator)
-    metrics = Metrics()  # this app's own registry, served at /metrics
+    metrics = Metrics(ctx.clock)  # this app's own registry, served at /metrics
     sender.on_recorded = metrics.outbox_outcome
     dispatcher = build_dispatcher(
         ctx=ctx,

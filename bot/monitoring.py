@@ -9,18 +9,22 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import ErrorEvent, TelegramObject, Update
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.clock import Clock
 from bot.domain.errors import UserFacingError
 from bot.logs import CURRENT_UPDATE_ID
 from storage.monitoring import ledger_entries, outbox_depth
@@ -59,12 +63,45 @@ class _DatabaseCollector(Collector):
         )
 
 
+class LedgerTally:
+    """Ledger lines by kind, counted without reading the whole ledger at every scrape.
+
+    The ledger is append-only and every line carries the time it was written, so lines written more than SETTLE
+    ago are counted once, as the horizon passes them, and kept; each scrape counts only the lines the horizon
+    passed since the last one and the lines of the last SETTLE (both ranges of the created_at index). The first
+    scrape of a process counts the whole ledger once. A line is counted as long as its transaction commits
+    within SETTLE of the time it carries, which every write path does (one short transaction per update, order or
+    job batch). When the clock steps back (NTP), lines written since carry times behind the horizon: the next
+    scrape counts the whole ledger again.
+    """
+
+    SETTLE = timedelta(minutes=10)
+
+    def __init__(self) -> None:
+        self._settled: Counter[str] = Counter()
+        self._horizon: datetime | None = None
+        self._last_read: datetime | None = None
+
+    async def read(self, session: AsyncSession, now: datetime) -> dict[str, int]:
+        settled, horizon = self._settled, self._horizon
+        if self._last_read is not None and now < self._last_read:
+            settled, horizon = Counter(), None  # stepped back: count everything again
+        until = now - self.SETTLE if horizon is None else max(now - self.SETTLE, horizon)
+        newly_settled = await ledger_entries(session, since=horizon, until=until)
+        recent = await ledger_entries(session, since=until)
+        settled = settled + Counter(newly_settled)  # kept only once both reads succeeded
+        self._settled, self._horizon, self._last_read = settled, until, now
+        return dict(settled + Counter(recent))
+
+
 class Metrics:
     """The metrics of one app, in a registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._ledger = LedgerTally()
         self.registry = CollectorRegistry(auto_describe=True)
-        self.updates = Counter(
+        self.updates = PromCounter(
             f"{PREFIX}_updates",
             "Telegram updates handled, by update type and outcome (ok, refused, error)",
             ["type", "outcome"],
@@ -77,13 +114,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.outbox_sends = Counter(
+        self.outbox_sends = PromCounter(
             f"{PREFIX}_outbox_sends",
             "Outbox send attempts recorded, by outcome (sent, retried, dead)",
             ["outcome"],
             registry=self.registry,
         )
-        self.job_runs = Counter(
+        self.job_runs = PromCounter(
             f"{PREFIX}_job_runs",
             "Scheduled job runs, by job function and outcome (ok, error, missed)",
             ["job", "outcome"],
@@ -113,7 +150,7 @@ class Metrics:
         try:
             async with sessionmaker() as session:
                 outbox = await outbox_depth(session)
-                ledger = await ledger_entries(session)
+                ledger = await self._ledger.read(session, self._clock.now())
         except Exception as exc:
             log.warning("metrics: could not read the database counts (%s)", type(exc).__name__)
             self._database.up = 0

@@ -1,6 +1,8 @@
-"""The counts /metrics reads from the database on every scrape: one GROUP BY each."""
+"""The counts /metrics reads from the database on every scrape."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +16,14 @@ async def outbox_depth(session: AsyncSession) -> dict[str, int]:
     return {status: int(count) for status, count in (await session.execute(query)).all()}
 
 
-async def ledger_entries(session: AsyncSession) -> dict[str, int]:
-    """Ledger lines written so far, by kind (the ledger is append-only, so these only grow)."""
+async def ledger_entries(
+    session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, int]:
+    """Ledger lines by kind, of those written at or after `since` and before `until` (either open); a bounded range
+    is served by the created_at index."""
     query = select(LedgerEntry.kind, func.count()).group_by(LedgerEntry.kind)
+    if since is not None:
+        query = query.where(LedgerEntry.created_at >= since)
+    if until is not None:
+        query = query.where(LedgerEntry.created_at < until)
     return {kind: int(count) for kind, count in (await session.execute(query)).all()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -12,27 +13,31 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bot import monitoring
 from bot.app import create_app
+from bot.clock import ManualClock
 from bot.config import load_settings
 from bot.logs import JsonFormatter
-from bot.monitoring import Metrics, MetricsEndpoint
+from bot.monitoring import LedgerTally, Metrics, MetricsEndpoint
 from bot.sandbox.emulator import BotAPIEmulator
 from bot.services.notify import enqueue_text
 from storage.models import LedgerEntry
+from storage.monitoring import ledger_entries
 from storage.uow import UnitOfWork
 from tests.e2e.conftest import free_port
 from tests.flows.test_wallet import sell, team
-from tests.support.harness import BotHarness, tg_user
+from tests.support.harness import START, BotHarness, tg_user
 
 ALICE = tg_user(101, "Alice", lang="en")
 
 
 @pytest.fixture
 async def metered(engine: AsyncEngine) -> AsyncIterator[tuple[BotHarness, Metrics]]:
-    metrics = Metrics()
-    h = BotHarness(engine, metrics=metrics)
+    clock = ManualClock(START)
+    metrics = Metrics(clock)
+    h = BotHarness(engine, metrics=metrics, clock=clock)
     yield h, metrics
     await h.close()
 
@@ -79,6 +84,52 @@ async def test_metrics_show_updates_outbox_and_ledger(metered: tuple[BotHarness,
     assert sample(text, 'partner_assistant_outbox_sends_total{outcome="sent"}') == sent
     assert sample(text, 'partner_assistant_outbox_messages{status="sent"}') == sent
     assert sample(text, 'partner_assistant_outbox_messages{status="pending"}') == queued + 3 - sent
+
+
+async def test_ledger_lines_are_counted_once_as_they_settle_and_never_twice(
+    metered: tuple[BotHarness, Metrics], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, metrics = metered
+    ranges: list[tuple[datetime | None, datetime | None]] = []
+
+    async def recording(
+        session: AsyncSession, *, since: datetime | None = None, until: datetime | None = None
+    ) -> dict[str, int]:
+        ranges.append((since, until))
+        return await ledger_entries(session, since=since, until=until)
+
+    monkeypatch.setattr(monitoring, "ledger_entries", recording)
+
+    async def lines() -> int:
+        async with h.sessionmaker() as session:
+            return int(await session.scalar(select(func.count()).select_from(LedgerEntry)) or 0)
+
+    async def counted() -> float:
+        _, text = await scrape(h, metrics)
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("partner_assistant_ledger_entries_total{")
+        )
+
+    code = await team(h)
+    await sell(h, code, "A1")
+    first = await lines()
+    assert first and await counted() == first  # the first scrape counts the whole ledger
+    h.clock.advance(timedelta(minutes=11))  # those lines are settled now
+    await sell(h, code, "A2")
+    assert await counted() == await lines() > first
+    assert await counted() == await lines()  # settled lines are kept, not counted again
+    assert ranges[0] == (None, START - LedgerTally.SETTLE)  # the first scrape reads the whole ledger once
+    assert all(since is not None for since, _ in ranges[1:])  # later ones only the ranges they have not seen
+    h.clock.advance(timedelta(minutes=30))
+    await sell(h, code, "A3")
+    assert await counted() == await lines()
+    h.clock.advance(timedelta(minutes=-25))  # the clock steps back (NTP): nothing is counted twice
+    assert await counted() == await lines()
+    await sell(h, code, "A4")
+    h.clock.advance(timedelta(hours=1))
+    assert await counted() == await lines()
 
 
 async def test_a_failed_update_counts_as_an_error(metered: tuple[BotHarness, Metrics]) -> None:

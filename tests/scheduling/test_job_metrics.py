@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.clock import SystemClock
 from bot.logs import JsonFormatter
 from bot.monitoring import Metrics
 from bot.scheduling import SchedulerState
@@ -29,7 +30,7 @@ class JsonCapture(logging.Handler):
 async def test_job_runs_are_counted_by_function_and_logged_with_the_job_id(
     job_engine: AsyncEngine, make_scheduler
 ) -> None:
-    metrics = Metrics()
+    metrics = Metrics(SystemClock())
     capture = JsonCapture()
     executor_log = logging.getLogger("apscheduler.executors.default")
     level = executor_log.level

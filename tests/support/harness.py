@@ -47,10 +47,11 @@ class BotHarness:
         storage: BaseStorage | None = None,
         events_isolation: BaseEventIsolation | None = None,
         metrics: Metrics | None = None,
+        clock: ManualClock | None = None,
     ) -> None:
         from zoneinfo import ZoneInfo
 
-        self.clock = ManualClock(START)
+        self.clock = clock or ManualClock(START)
         self.session = RecordingSession()
         self.bot = Bot("123456:TEST-token", session=self.session, default=DefaultBotProperties(parse_mode="HTML"))
         self.translator = Translator.load(default_language)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aiogram.types import Chat, Message, TelegramObject, Update
 
+from bot.clock import SystemClock
 from bot.domain.errors import UserFacingError
 from bot.logs import CURRENT_UPDATE_ID
 from bot.monitoring import Metrics, UpdateMetricsMiddleware
@@ -23,7 +24,7 @@ def update(update_id: int = 7) -> Update:
     [(None, "ok"), (UserFacingError("error.generic"), "refused"), (RuntimeError("boom"), "error")],
 )
 async def test_outcome_and_update_id(failure: Exception | None, outcome: str) -> None:
-    metrics = Metrics()
+    metrics = Metrics(SystemClock())
     seen: list[int | None] = []
 
     async def handler(event: TelegramObject, data: dict[str, Any]) -> str:
