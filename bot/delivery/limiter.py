@@ -269,9 +269,13 @@ class DeliveryLimiter:
     def shared(self) -> bool:
         return self._redis is not None
 
+    def _key(self, name: str) -> str:
+        """The Redis key of bucket `name` ("global", "chat:<id>"): one for `take` and the one-bucket calls alike."""
+        return f"{self._prefix}:{name}"
+
     def _store(self, name: str) -> StateStore:
         if self._redis is not None:
-            return RedisStateStore(self._redis, f"{self._prefix}:{name}", ttl_ms=_REDIS_TTL_MS)
+            return RedisStateStore(self._redis, self._key(name), ttl_ms=_REDIS_TTL_MS)
         return InMemoryStateStore()
 
     def _chat_store(self, name: str) -> StateStore:
@@ -323,8 +327,8 @@ class DeliveryLimiter:
                 if wait > 0:
                     return Take(wait=wait)
             return Take(chat_waits=tuple([await self.take_chat(chat_id) for chat_id in chat_ids]))
-        keys = [_pause_key(self._prefix), f"{self._prefix}:global"]
-        keys.extend(f"{self._prefix}:chat:{chat_id}" for chat_id in chat_ids)
+        keys = [_pause_key(self._prefix), self._key("global")]
+        keys.extend(self._key(f"chat:{chat_id}") for chat_id in chat_ids)
         args = [self._now_ms(), _REDIS_TTL_MS, slots, *self._rate_args]
         args.extend(1 if chat_id < 0 else 0 for chat_id in chat_ids)
         reply = await self._take_script(keys=keys, args=args)

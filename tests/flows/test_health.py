@@ -4,27 +4,32 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
 from bot.app import create_app
-from bot.config import load_settings
+from bot.config import Settings, load_settings
 from bot.sandbox.emulator import BotAPIEmulator
 from bot.scheduling.jobs import DISPATCH_PACKS_ID, REFRESH_ROLLUPS_ID
 from tests.e2e.conftest import free_port
 
 
+def _settings(emulator: BotAPIEmulator, database_url: str, **overrides: Any) -> Settings:
+    """A bot of admin 1 on `emulator` and `database_url`."""
+    return load_settings(
+        bot_token="123456:TEST-token",
+        telegram_api_base=emulator.base_url,
+        database_url=database_url,
+        admin_ids="1",
+        **overrides,
+    )
+
+
 async def test_healthz_reports_each_dependency(database_url: str, redis_url: str, tmp_path: Path) -> None:
     port = free_port()
     async with BotAPIEmulator(files_dir=tmp_path / "files") as emulator:
-        settings = load_settings(
-            bot_token="123456:TEST-token",
-            telegram_api_base=emulator.base_url,
-            database_url=database_url,
-            redis_url=redis_url,
-            web_port=port,
-            admin_ids="1",
-        )
+        settings = _settings(emulator, database_url, redis_url=redis_url, web_port=port)
         app = create_app(settings)
         await app.start()
         try:
@@ -47,15 +52,7 @@ async def test_the_first_pack_dispatch_and_rollups_refresh_follow_start_up_as_co
     database_url: str, tmp_path: Path
 ) -> None:
     async with BotAPIEmulator(files_dir=tmp_path / "files") as emulator:
-        settings = load_settings(
-            bot_token="123456:TEST-token",
-            telegram_api_base=emulator.base_url,
-            database_url=database_url,
-            redis_url=None,
-            web_port=free_port(),
-            admin_ids="1",
-            startup_catch_up_seconds=300,
-        )
+        settings = _settings(emulator, database_url, redis_url=None, web_port=free_port(), startup_catch_up_seconds=300)
         app = create_app(settings)
         started = datetime.now(UTC)
         await app.start(serve_web=False)
