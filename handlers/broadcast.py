@@ -21,7 +21,7 @@ from bot.i18n import Texts
 from bot.services.broadcasts import AudiencePreview, BroadcastService, stop_markup
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 AUDIENCE_BUTTONS = (
     ("everyone", ""),
@@ -224,14 +224,14 @@ def build_router() -> Router:
     router.callback_query.register(abort, BroadcastCallback.filter(F.action == "abort"))
     router.callback_query.register(stop, BroadcastCallback.filter(F.action == "stop"))
     router.message.register(cancel_command, Command("cancel"), StateFilter(BroadcastForm))
-    router.message.register(got_message, StateFilter(BroadcastForm.message), ~F.text.startswith("/"))
+    router.message.register(got_message, StateFilter(BroadcastForm.message), Inline(~F.text.startswith("/")))
     router.callback_query.register(
         chose_audience,
         StateFilter(BroadcastForm.audience),
         BroadcastCallback.filter(F.action.in_({"everyone", "role", "team", "codes", "level", "segment"})),
     )
-    router.message.register(got_lead, StateFilter(BroadcastForm.lead), F.text)
-    router.message.register(got_codes, StateFilter(BroadcastForm.codes), F.text)
+    router.message.register(got_lead, StateFilter(BroadcastForm.lead), Inline(F.text))
+    router.message.register(got_codes, StateFilter(BroadcastForm.codes), Inline(F.text))
     router.callback_query.register(
         confirm, StateFilter(BroadcastForm.confirm), BroadcastCallback.filter(F.action == "confirm")
     )

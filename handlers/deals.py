@@ -31,7 +31,7 @@ from bot.services.deals import (
 )
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 DONE_KEYS = {"confirm": "deals.orders.confirmed_done", "reject": "deals.orders.rejected_done"}
 RESULT = {"confirm": "confirmed", "reject": "rejected"}
@@ -314,11 +314,11 @@ def build_router() -> Router:
     admin.message.filter(HasRole(Role.ADMIN))
     admin.callback_query.filter(HasRole(Role.ADMIN))
     form = StateFilter(RejectForm)
-    not_command = ~F.text.startswith("/")
+    not_command = Inline(~F.text.startswith("/"))
     admin.message.register(cancel_command, Command("cancel"), form)
     admin.message.register(product_command, Command("product"))
     admin.message.register(orders_command, Command("orders"))
-    admin.message.register(got_reason, StateFilter(RejectForm.reason), F.text, not_command)
+    admin.message.register(got_reason, StateFilter(RejectForm.reason), Inline(F.text), not_command)
     admin.message.register(expect_text, form, not_command)
     admin.callback_query.register(confirm_press, ChatOrderCallback.filter(F.action == "confirm"))
     admin.callback_query.register(reject_press, ChatOrderCallback.filter(F.action == "reject"))

@@ -9,6 +9,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.domain.roles import Role, has_at_least
 from bot.i18n import Texts
 from bot.services.views import PartnerView
+from handlers.filters import Inline
 
 
 async def help_command(message: Message, partner: PartnerView, t: Texts) -> None:
@@ -36,7 +37,7 @@ def build_router() -> Router:
     """A fresh router with this module's handlers (a router can belong to one dispatcher only)."""
     router = Router(name=__name__)
     router.message.register(help_command, Command("help"))
-    router.message.register(unknown_command, F.text.startswith("/"))
+    router.message.register(unknown_command, Inline(F.text.startswith("/")))
     router.message.register(free_text)
     router.callback_query.register(stale_button)
     return router

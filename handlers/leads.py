@@ -39,6 +39,7 @@ from bot.services.leads import (
 )
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
+from handlers.filters import Inline
 
 QUERY_IN_BUTTON = 20
 """Search texts up to this long ride in the paging buttons (callback data is limited to 64 bytes)."""
@@ -563,7 +564,7 @@ def build_router() -> Router:
     """A fresh router with this module's handlers (a router can belong to one dispatcher only)."""
     router = Router(name=__name__)
     forms = StateFilter(LeadForm, FollowupForm, RemindForm)
-    text = F.text & ~F.text.startswith("/")
+    text = Inline(F.text & ~F.text.startswith("/"))
     router.message.register(cancel_command, Command("cancel"), forms)
     router.message.register(lead_command, Command("lead"))
     router.message.register(leads_command, Command("leads"))
@@ -571,8 +572,8 @@ def build_router() -> Router:
     router.message.register(mydata_command, Command("mydata"))
     router.message.register(deletelead_command, Command("deletelead"))
     prefill = StateFilter(None, LeadForm)
-    router.message.register(shared_contact, F.contact, prefill)
-    router.message.register(forwarded, F.forward_origin.type.in_({"user", "hidden_user"}), prefill)
+    router.message.register(shared_contact, Inline(F.contact), prefill)
+    router.message.register(forwarded, Inline(F.forward_origin.type.in_({"user", "hidden_user"})), prefill)
     router.message.register(form_name, StateFilter(LeadForm.name), text)
     router.message.register(form_contact, StateFilter(LeadForm.contact), text)
     router.message.register(form_note, StateFilter(LeadForm.note), text)
@@ -580,7 +581,7 @@ def build_router() -> Router:
     router.message.register(followup_note, StateFilter(FollowupForm.note), text)
     router.message.register(followup_next, StateFilter(FollowupForm.next), text)
     router.message.register(remind_text, StateFilter(RemindForm.when), text)
-    router.message.register(expect_text, forms, ~F.text.startswith("/"))
+    router.message.register(expect_text, forms, Inline(~F.text.startswith("/")))
 
     cb = router.callback_query
     cb.register(list_press, LeadListCallback.filter())

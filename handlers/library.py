@@ -34,7 +34,7 @@ from bot.services.library import (
 )
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 BUTTON_TITLE_LIMIT = 40
 
@@ -412,10 +412,10 @@ def build_router() -> Router:
     any_form = StateFilter(LibraryForm, LibraryEdit)
     router.message.register(cancel_command, Command("cancel"), any_form)
     router.message.register(content_command, Command("content"))
-    not_command = ~F.text.startswith("/")
+    not_command = Inline(~F.text.startswith("/"))
     router.message.register(got_material, StateFilter(LibraryForm.material), not_command)
-    router.message.register(got_answer, StateFilter(*FORM_STATES.values()), F.text, not_command)
-    router.message.register(got_edit, StateFilter(LibraryEdit.value), F.text, not_command)
+    router.message.register(got_answer, StateFilter(*FORM_STATES.values()), Inline(F.text), not_command)
+    router.message.register(got_edit, StateFilter(LibraryEdit.value), Inline(F.text), not_command)
     router.message.register(use_buttons, StateFilter(LibraryForm.confirm), not_command)
     router.message.register(expect_text, StateFilter(*FORM_STATES.values(), LibraryEdit.value), not_command)
 

@@ -19,7 +19,7 @@ from bot.domain.roles import Role
 from bot.i18n import Texts
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 PROBLEMS_SHOWN = 15
 
@@ -111,6 +111,6 @@ def build_router() -> Router:
     router = Router(name=__name__)
     router.message.filter(HasRole(Role.ADMIN))
     router.callback_query.filter(HasRole(Role.ADMIN))
-    router.message.register(got_csv, StateFilter(None), F.document, F.func(is_csv))
+    router.message.register(got_csv, StateFilter(None), Inline(F.document), Inline(F.func(is_csv)))
     router.callback_query.register(confirmed, StateFilter(OrdersCsvForm.confirm), OrdersCsvCallback.filter())
     return router

@@ -23,7 +23,7 @@ from bot.i18n import Texts
 from bot.services.payouts import Decision, PayoutList, WithdrawalView
 from bot.services.registry import UseCases
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 DONE_KEYS = {"approve": "payouts.approved_done", "reject": "payouts.rejected_done", "pay": "payouts.paid_done"}
 RESULT_STATUS = {"approve": "approved", "reject": "rejected", "pay": "paid"}
@@ -199,11 +199,11 @@ def build_router() -> Router:
     admin.message.filter(HasRole(Role.ADMIN))
     admin.callback_query.filter(HasRole(Role.ADMIN))
     form = StateFilter(PayoutForm)
-    not_command = ~F.text.startswith("/")
+    not_command = Inline(~F.text.startswith("/"))
     admin.message.register(cancel_command, Command("cancel"), form)
     admin.message.register(payouts_command, Command("payouts"))
-    admin.message.register(got_reason, StateFilter(PayoutForm.reason), F.text, not_command)
-    admin.message.register(got_reference, StateFilter(PayoutForm.reference), F.text, not_command)
+    admin.message.register(got_reason, StateFilter(PayoutForm.reason), Inline(F.text), not_command)
+    admin.message.register(got_reference, StateFilter(PayoutForm.reference), Inline(F.text), not_command)
     admin.message.register(expect_text, form, not_command)
     admin.callback_query.register(approve_press, PayoutCallback.filter(F.action == "approve"))
     admin.callback_query.register(ask_press, PayoutCallback.filter(F.action.in_({"reject", "pay"})))

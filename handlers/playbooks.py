@@ -22,7 +22,7 @@ from bot.services.playbooks import Checklist, PauseResult, PlaybookStats, checkl
 from bot.services.registry import UseCases
 from bot.services.rhythm import RhythmStats
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 
 def me_line(checklist: Checklist, t: Texts) -> str:
@@ -176,9 +176,9 @@ def build_router(translator: Translator | None = None) -> Router:
     translator = translator or Translator.load("zh")
     router = Router(name=__name__)
     router.message.register(start7, Command("start7"))
-    router.message.register(contact_shared, F.contact)
-    router.message.register(phone_skipped, F.text.in_(_labels(translator, "playbooks.buttons.skip_phone")))
-    router.message.register(terms_text, F.text.in_(_labels(translator, "playbooks.buttons.accept_terms")))
+    router.message.register(contact_shared, Inline(F.contact))
+    router.message.register(phone_skipped, Inline(F.text.in_(_labels(translator, "playbooks.buttons.skip_phone"))))
+    router.message.register(terms_text, Inline(F.text.in_(_labels(translator, "playbooks.buttons.accept_terms"))))
     router.callback_query.register(step_button, PlaybookCallback.filter())
     admin = Router(name=f"{__name__}.admin")
     admin.message.filter(HasRole(Role.ADMIN))

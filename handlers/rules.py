@@ -25,7 +25,7 @@ from bot.i18n import Texts
 from bot.services.registry import UseCases
 from bot.services.rules_admin import LevelRates, PlanUpload, PlanView, SampleCase, Simulation
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 from handlers.wallet import MINUS, format_rate
 
 
@@ -261,10 +261,10 @@ def build_router() -> Router:
     router.callback_query.filter(HasRole(Role.ADMIN))
     router.message.register(cancel_command, Command("cancel"), StateFilter(RulesForm.file))
     # a plan file captioned "/rules upload" is an upload in one message
-    router.message.register(captioned_file, Command("rules"), F.document)
+    router.message.register(captioned_file, Command("rules"), Inline(F.document))
     router.message.register(rules_command, Command("rules"))
-    not_command = ~F.text.startswith("/")
-    router.message.register(got_file, StateFilter(RulesForm.file), F.document)
+    not_command = Inline(~F.text.startswith("/"))
+    router.message.register(got_file, StateFilter(RulesForm.file), Inline(F.document))
     router.message.register(expect_file, StateFilter(RulesForm.file), not_command)
     router.callback_query.register(file_press, RulesCallback.filter(F.action == "file"))
     router.callback_query.register(publish_press, RulesCallback.filter(F.action == "publish"))

@@ -19,7 +19,7 @@ from bot.i18n import Raw, Texts
 from bot.services.registry import UseCases
 from bot.services.stories import Review, SpotlightAnswer, StoriesPage, StoryView, spotlight_text
 from bot.services.views import PartnerView
-from handlers.filters import HasRole
+from handlers.filters import HasRole, Inline
 
 
 class StoryForm(StatesGroup):
@@ -226,13 +226,13 @@ def build_router() -> Router:
     /story and /stories are for everyone. The admin part is filtered by role: for anyone else /spotlight falls
     through to `denied`, and a review button gets `denied.admin` here (audited)."""
     router = Router(name=__name__)
-    not_command = ~F.text.startswith("/")
+    not_command = Inline(~F.text.startswith("/"))
     router.message.register(cancel_command, Command("cancel"), StateFilter(StoryForm, StoryReview))
-    router.message.register(story_photo_command, Command("story"), F.photo)
+    router.message.register(story_photo_command, Command("story"), Inline(F.photo))
     router.message.register(story_command, Command("story"))
     router.message.register(stories_command, Command("stories"))
-    router.message.register(form_text, StateFilter(StoryForm.story), F.text, not_command)
-    router.message.register(form_photo, StateFilter(StoryForm.story), F.photo)
+    router.message.register(form_text, StateFilter(StoryForm.story), Inline(F.text), not_command)
+    router.message.register(form_photo, StateFilter(StoryForm.story), Inline(F.photo))
     router.message.register(form_other, StateFilter(StoryForm.story), not_command)
     router.callback_query.register(page_press, StoriesPageCallback.filter())
 
@@ -240,7 +240,7 @@ def build_router() -> Router:
     admin.message.filter(HasRole(Role.ADMIN))
     admin.callback_query.filter(HasRole(Role.ADMIN))
     admin.message.register(spotlight_command, Command("spotlight"))
-    admin.message.register(got_reason, StateFilter(StoryReview.reason), F.text, not_command)
+    admin.message.register(got_reason, StateFilter(StoryReview.reason), Inline(F.text), not_command)
     admin.message.register(expect_reason, StateFilter(StoryReview.reason), not_command)
     admin.callback_query.register(approve_press, StoryCallback.filter(F.action == "approve"))
     admin.callback_query.register(reject_press, StoryCallback.filter(F.action == "reject"))
