@@ -1,9 +1,14 @@
 """The baseline bot of the process benchmarks (benchmarks/memory.py, benchmarks/e2e_http.py): bare aiogram 3 long
 polling a Bot API server with one trivial handler, no database, no middlewares, no scheduler.
 
-`python -m benchmarks.bare_bot API_BASE` answers every text message with "ok" until SIGTERM, polling exactly as
+`python -m benchmarks.bare_bot API_BASE` answers every message with "ok" until SIGTERM, polling exactly as
 run_bot.py does (`Dispatcher.start_polling` with its defaults: updates handled as concurrent tasks); it prints
 `ready` once it knows who it is, before its first poll.
+
+`python -m benchmarks.bare_bot API_BASE DATABASE_URL` is the end-to-end benchmark's reference floor: the same bot
+whose handler first opens one transaction on the database, reads the sender's partner id and writes one event.
+The handler has no filter: aiogram would run a bare magic filter such as `F.text` in a worker thread
+(handlers/filters.py), which would slow the baseline, not the bot.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import asyncio
 import contextlib
 import signal
 import sys
+from datetime import UTC, datetime
 
-from aiogram import Bot, Dispatcher, F, Router
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
@@ -22,7 +28,7 @@ from aiogram.types import Message
 TOKEN = "123456:BENCH-token"
 
 
-async def main(api_base: str) -> None:
+async def main(api_base: str, database_url: str | None) -> None:
     bot = Bot(
         TOKEN,
         session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)),
@@ -30,9 +36,32 @@ async def main(api_base: str) -> None:
     )
     dp, router = Dispatcher(), Router()
 
-    @router.message(F.text)
+    @router.message()
     async def trivial(message: Message) -> None:
         await message.answer("ok")
+
+    engine = None
+    if database_url is not None:  # imported only here: the plain baseline's memory stays aiogram's alone
+        from sqlalchemy import insert, select
+
+        from storage.db import create_engine, create_sessionmaker
+        from storage.models import Event, Partner
+
+        engine = create_engine(database_url)
+        sessionmaker = create_sessionmaker(engine)
+
+        async def one_transaction(message: Message) -> None:
+            assert message.from_user is not None
+            async with sessionmaker() as session, session.begin():
+                partner_id = await session.scalar(select(Partner.id).where(Partner.tg_user_id == message.from_user.id))
+                event = insert(Event).values(
+                    partner_id=partner_id, type="bench", payload={}, source="bench", occurred_at=datetime.now(UTC)
+                )
+                await session.execute(event)
+            await message.answer("ok")
+
+        router = Router()
+        router.message.register(one_transaction)
 
     dp.include_router(router)
     await bot.delete_webhook(drop_pending_updates=False)
@@ -51,7 +80,9 @@ async def main(api_base: str) -> None:
     await polling
     stopper.cancel()
     await bot.session.close()
+    if engine is not None:
+        await engine.dispose()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None))

@@ -15,6 +15,10 @@ runs meanwhile: it measures only its own processes' memory, which this idle bot 
 both bots count as idle after 0.3 s without a call, not 1 s. Jobs due every few seconds or minutes (the broadcast
 progress report, the minute jobs) may run during either window, as in production.
 
+A reference row measures the floor in the same run: the bare bot again, its handler first doing one transaction on
+the same database (the sender's partner id, one event; `python -m benchmarks.bare_bot API_BASE DATABASE_URL`). It
+shows how much of the bare rate a bot keeps once each update touches the database at all.
+
 Target: the real bot >= 0.7x the bare bot's rate. Sizes (quick / full): 200 / 2,000 partners. Database: the given
 one (PostgreSQL in `python -m benchmarks`); run alone, `python -m benchmarks.e2e_http [--quick] [--sqlite]
 [--profile FILE]` uses a fresh PostgreSQL database when one is reachable (else SQLite); with --profile the bot runs
@@ -42,7 +46,7 @@ import aiohttp
 from sqlalchemy import text
 
 from benchmarks import processes
-from benchmarks.report import Result, reachable, render
+from benchmarks.report import Result, all_passed, reachable, render
 from bot.scheduling.jobs import DISPATCH_PACKS, REFRESH_ROLLUPS
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
@@ -174,11 +178,17 @@ async def run(
     with processes.server("bot.sandbox.emulator") as base:
         async with aiohttp.ClientSession() as http:
             bare_process = await processes.start_bare_bot(base, workdir)
+            quiet = QUICK_QUIET_MS if quick else 1000
             try:
-                quiet = QUICK_QUIET_MS if quick else 1000
                 bare = await _measure(http, base, user_ids, bare_process.pid, quiet_ms=quiet)
             finally:
                 await bare_process.stop()
+            await processes.reset(http, base)
+            floor_process = await processes.start_bare_bot(base, workdir, database_url)
+            try:
+                floor = await _measure(http, base, user_ids, floor_process.pid, quiet_ms=quiet)
+            finally:
+                await floor_process.stop()
             await processes.reset(http, base)
             # `meanwhile` starts with the bot's start-up, which is not measured either
             others_task: asyncio.Future[list[Result]] | None = None
@@ -209,7 +219,8 @@ async def run(
         raise RuntimeError(f"run_bot.py failed (exit {code}); its log: {bot.log_path}")
     print(
         f"e2e over HTTP ({backend}): bot {full.rate:,.0f}/s ({full.answered}/{count} answered, "
-        f"{full.cpu_ms:.1f} ms CPU per update), bare {bare.rate:,.0f}/s ({bare.cpu_ms:.1f} ms CPU per update)"
+        f"{full.cpu_ms:.1f} ms CPU per update), bare {bare.rate:,.0f}/s ({bare.cpu_ms:.1f} ms CPU per update), "
+        f"bare + one transaction {floor.rate:,.0f}/s ({floor.cpu_ms:.1f} ms CPU per update)"
     )
     if profile is not None:
         _print_profile(profile)
@@ -224,6 +235,15 @@ async def run(
             full.rate,
             bare.rate,
             full.rate >= TARGET_RATIO * bare.rate and full.answered == count and bare.answered == count,
+            "/s",
+        ),
+        Result(
+            f"reference: bare bot + one transaction per update, over HTTP ({backend})",
+            f"replies/s vs bare aiogram bot ({floor.answered}/{count} answered; CPU {floor.cpu_ms:.1f} ms per update)",
+            "floor, no target",
+            floor.rate,
+            bare.rate,
+            None,
             "/s",
         ),
     ]
@@ -242,7 +262,7 @@ async def _main(quick: bool, sqlite: bool, profile: Path | None) -> int:
     async with _database(sqlite) as url:
         results = await run(quick=quick, database_url=url, profile=profile)
     print(render(results))
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all_passed(results) else 1
 
 
 if __name__ == "__main__":

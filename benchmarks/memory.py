@@ -39,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks import processes, segments
-from benchmarks.report import Result, render
+from benchmarks.report import Result, all_passed, render
 from bot.config import load_settings
 from bot.scheduling.factory import build_job_scheduler
 from bot.scheduling.jobs import (
@@ -315,7 +315,7 @@ async def _main(quick: bool) -> int:
         broadcast_url = await stack.enter_async_context(processes.own_postgres("pa_bench_memory")) if quick else None
         results = await run(quick=quick, database_url=url, broadcast_database_url=broadcast_url)
     print(render(results))
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all_passed(results) else 1
 
 
 if __name__ == "__main__":

@@ -168,11 +168,12 @@ async def start_bot(
     raise RuntimeError(f"run_bot.py did not become healthy:\n{process.logs()[-4000:]}")
 
 
-async def start_bare_bot(api_base: str, workdir: Path) -> Process:
-    """benchmarks/bare_bot.py polling `api_base`, ready to poll."""
-    log_path = workdir / "bare-bot.log"
+async def start_bare_bot(api_base: str, workdir: Path, database_url: str | None = None) -> Process:
+    """benchmarks/bare_bot.py polling `api_base`, ready to poll; with `database_url`, its one-transaction handler."""
+    log_path = workdir / ("one-transaction-bot.log" if database_url else "bare-bot.log")
+    args = [api_base] if database_url is None else [api_base, database_url]
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "benchmarks.bare_bot", api_base, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "benchmarks.bare_bot", *args, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
         stderr=log_path.open("wb"),
     )  # fmt: skip
     assert child.stdout is not None

@@ -13,7 +13,8 @@ class Result:
     target: str
     achieved: float
     baseline: float | None
-    passed: bool
+    passed: bool | None
+    """None for a reference row: measured for comparison, with no target of its own."""
     unit: str = ""
 
     @property
@@ -31,7 +32,7 @@ def render(results: list[Result]) -> str:
             f"{r.achieved:,.2f}{r.unit}",
             f"{r.baseline:,.2f}{r.unit}" if r.baseline is not None else "-",
             f"{r.ratio:.2f}x" if r.ratio is not None else "-",
-            "PASS" if r.passed else "FAIL",
+            "ref" if r.passed is None else "PASS" if r.passed else "FAIL",
         )
         for r in results
     ]
@@ -41,6 +42,11 @@ def render(results: list[Result]) -> str:
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def all_passed(results: list[Result]) -> bool:
+    """Every row with a target met it (reference rows have none)."""
+    return all(r.passed is not False for r in results)
 
 
 def reachable(port: int, host: str = "127.0.0.1") -> bool:

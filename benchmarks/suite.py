@@ -26,7 +26,7 @@ from benchmarks import (
     settlement,
     update_handling,
 )
-from benchmarks.report import Result, reachable, render
+from benchmarks.report import Result, all_passed, reachable, render
 from storage.db import create_engine
 from storage.migrate import upgrade_to_head
 
@@ -144,4 +144,4 @@ async def run_all(quick: bool) -> int:
     results += await _timed("repeat posters", posters.repeat_posters(f"sqlite+aiosqlite:///{poster_db}"))
     print(render(results))
     print(f"benchmarks: all scenarios took {time.perf_counter() - started:.0f} s", file=sys.stderr)
-    return 0 if all(r.passed for r in results) else 1
+    return 0 if all_passed(results) else 1
