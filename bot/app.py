@@ -59,6 +59,9 @@ from bot.scheduling.jobs import (
     PICK_SPOTLIGHT,
     PICK_SPOTLIGHT_CRON,
     PICK_SPOTLIGHT_ID,
+    PRUNE_OUTBOX,
+    PRUNE_OUTBOX_CRON,
+    PRUNE_OUTBOX_ID,
     PUSH_LEADERBOARDS,
     PUSH_LEADERBOARDS_ID,
     REFRESH_ROLLUPS,
@@ -274,6 +277,9 @@ class BotApp:
             SEGMENTS_DAILY, SEGMENTS_DAILY_ID, cron=SEGMENTS_DAILY_CRON, timezone=self.settings.timezone
         )
         await self.scheduler.schedule_interval(TICK_RHYTHM, TICK_RHYTHM_ID, every=timedelta(minutes=1))
+        await self.scheduler.schedule_cron(
+            PRUNE_OUTBOX, PRUNE_OUTBOX_ID, cron=PRUNE_OUTBOX_CRON, timezone=self.settings.timezone
+        )
         # Everything built so far lives as long as the process: keep it out of the cyclic GC, whose full passes
         # over it would otherwise stall the outbox sender for ~0.2 s at a time during a broadcast.
         gc.collect()
@@ -353,6 +359,7 @@ def create_app(  # noqa: PLR0915 - the factory: one statement per part it builds
         fraud_velocity_minutes=settings.fraud_velocity_minutes,
         lead_stages=load_stages(),
         lead_overdue_days=settings.lead_overdue_days,
+        outbox_retention_days=settings.outbox_retention_days,
         streak_reminder_hour=settings.streak_reminder_hour,
         streak_freezes_per_month=settings.streak_freezes_per_month,
         playbooks=load_playbooks(),

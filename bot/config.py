@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     """A font file that draws Chinese; unset: the font shipped with the project's dependencies."""
     scheduler_lock_ttl_seconds: float = Field(default=15.0, ge=1, le=3600, description="leader lock lifetime")
     scheduler_poll_seconds: float = Field(default=2.0, gt=0, le=60, description="leader re-reads the job store")
+    outbox_retention_days: int = Field(default=30, ge=14, le=3650)
+    """Outbox rows that were sent, dead-lettered or cancelled are deleted this many days later (`outbox:prune`).
+    At least 14: an admin may re-pick a spotlight up to 13 days apart, and that notice's outbox row is what keeps it
+    from being sent twice; nudges look 7 days back in the outbox."""
     startup_catch_up_seconds: float = Field(default=20.0, ge=1, le=600)
     """How long after the leader starts the first pack dispatch runs (packs due while the bot was down go out then);
     the first rollups refresh runs at half of it."""

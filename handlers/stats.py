@@ -19,7 +19,7 @@ from handlers.filters import HasRole
 
 
 def render_delivery(report: DeliveryReport, t: Texts) -> str:
-    lines = [t("stats.delivery.title"), t("stats.delivery.header")]
+    lines = [t("stats.delivery.title"), t("stats.delivery.header", days=report.kept_days)]
     for status in report.statuses:
         key = f"stats.status.{status}"
         label = t(key) if t.has(key) else status

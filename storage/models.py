@@ -148,6 +148,9 @@ class Broadcast(Base):
     last_reported: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+    final_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    """Its outbox rows by status when it finished (done or cancelled): those rows are deleted after
+    OUTBOX_RETENTION_DAYS, the numbers stay."""
 
 
 class ContentItem(Base):
@@ -923,6 +926,18 @@ class DigestSent(Base):
     """daily | weekly"""
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
     """The local date of the daily digest, or the Monday of the weekly one (ISO)."""
+    sent_at: Mapped[datetime]
+
+
+class PoolPreviewSent(Base):
+    """A closed pool period's preview sent to an admin (the daily announcement tells each admin once), kept here and
+    not only as the outbox row, which is deleted after OUTBOX_RETENTION_DAYS."""
+
+    __tablename__ = "pool_previews"
+
+    pool: Mapped[str] = mapped_column(String(100), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    admin_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), primary_key=True)
     sent_at: Mapped[datetime]
 
 

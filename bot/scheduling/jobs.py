@@ -235,6 +235,24 @@ async def segment_partners() -> None:
     log.info("segments: %s partners, %s changed segment", seen, changed)
 
 
+PRUNE_OUTBOX = "bot.scheduling.jobs:prune_outbox"
+PRUNE_OUTBOX_ID = "outbox:prune"
+PRUNE_OUTBOX_CRON = "15 4 * * *"
+PRUNE_OUTBOX_BATCH = 5000
+
+
+# Daily at 04:15 in the deployment's TIMEZONE (after the night's jobs, before the morning packs). A run up to 6 hours
+# late still runs; missed runs coalesce into one (the cut-off is computed at run time, so one run deletes what all
+# would have); one instance. Deleting is idempotent: a repeated or interrupted run finds what is left. A batch of
+# 5,000 rows per transaction keeps each delete short next to the sender's updates.
+@scheduled_job(misfire_grace_time=6 * 3600, coalesce=True, max_instances=1)
+async def prune_outbox() -> None:
+    """Outbox rows sent, dead-lettered or cancelled more than OUTBOX_RETENTION_DAYS ago are deleted."""
+    rt = job_runtime()
+    deleted = await _in_batches(rt, lambda uc: uc.stats.prune_outbox(PRUNE_OUTBOX_BATCH), PRUNE_OUTBOX_BATCH)
+    log.info("outbox retention: deleted %s finished rows older than %s days", deleted, rt.ctx.outbox_retention_days)
+
+
 TICK_RHYTHM = "bot.scheduling.jobs:tick_rhythm"
 TICK_RHYTHM_ID = "rhythm:tick"
 RHYTHM_BATCH = 500

@@ -105,8 +105,7 @@ class BroadcastService:
         broadcast = await self._require(broadcast_id)
         if broadcast.status == "running":
             await self._uow.broadcasts.cancel_pending(broadcast.id)
-            broadcast.status = "cancelled"
-            broadcast.finished_at = self._ctx.clock.now()
+            await self._finish(broadcast, "cancelled")
         return BroadcastView(broadcast.id, broadcast.status, await self._progress(broadcast))
 
     async def report_progress(self) -> int:
@@ -118,8 +117,7 @@ class BroadcastService:
         for broadcast in await self._uow.broadcasts.running():
             progress = await self._progress(broadcast)
             if progress.finished:
-                broadcast.status = "done"
-                broadcast.finished_at = self._ctx.clock.now()
+                await self._finish(broadcast, "done")
             t = await self._admin_texts(broadcast)
             text = self.progress_text(t, broadcast, progress)
             if text != broadcast.last_reported:
@@ -165,8 +163,16 @@ class BroadcastService:
             reply_markup=markup,
         )
 
+    async def _finish(self, broadcast: Broadcast, status: str) -> None:
+        """Done or cancelled, with its final counts kept on the broadcast: its outbox rows are deleted after
+        OUTBOX_RETENTION_DAYS (the `outbox:prune` job leaves a broadcast's rows alone until these are set)."""
+        broadcast.status = status
+        broadcast.finished_at = self._ctx.clock.now()
+        broadcast.final_counts = await self._uow.broadcasts.counts(broadcast.id)
+
     async def _progress(self, broadcast: Broadcast) -> Progress:
-        counts = await self._uow.broadcasts.counts(broadcast.id)
+        stored = broadcast.final_counts
+        counts = stored if stored is not None else await self._uow.broadcasts.counts(broadcast.id)
         return Progress(
             total=broadcast.total,
             sent=counts.get("sent", 0),

@@ -52,6 +52,8 @@ class ServiceContext:
     """FRAUD_VELOCITY_MINUTES: the velocity window, by paid_at."""
     lead_stages: StageCatalog = field(default_factory=load_stages)
     """The prospect stages and their labels (bot/crm/stages.yaml)."""
+    outbox_retention_days: int = 30
+    """OUTBOX_RETENTION_DAYS: finished outbox rows are kept this long (`/stats delivery` counts within it)."""
     lead_overdue_days: int = 7
     """LEAD_OVERDUE_DAYS: an open lead without a follow-up for this many days is overdue."""
     streak_reminder_hour: int = 20

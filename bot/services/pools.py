@@ -47,7 +47,7 @@ from bot.services.ledger import SettlementService
 from bot.services.notify import enqueue_text
 from bot.services.partners import display_name
 from bot.services.views import PartnerView
-from storage.models import LedgerEntry, Partner
+from storage.models import LedgerEntry, Partner, PoolPreviewSent
 from storage.uow import UnitOfWork
 
 PLATFORM_DIVIDENDS = "platform:dividends"
@@ -411,8 +411,11 @@ class PoolService:
             period = previous_period(self._today(), pool.period).label
             if await self.is_posted(name, period):
                 continue
+            told = await self._previewed(name, period)
             previews: dict[str, PoolPreview] = {}
             for admin in admins.values():
+                if admin.id in told:  # once per admin: the outbox row that said so is deleted after retention
+                    continue
                 language = language_of(self._ctx, admin)
                 t = self._ctx.translator.texts(language)
                 if language not in previews:
@@ -434,7 +437,15 @@ class PoolService:
                     reply_markup={"inline_keyboard": [[button]]},
                 ):
                     queued += 1
+                self._uow.session.add(
+                    PoolPreviewSent(pool=name, period=period, admin_id=admin.id, sent_at=self._ctx.clock.now())
+                )
         return queued
+
+    async def _previewed(self, name: str, period: str) -> set[int]:
+        """The admins already sent this pool period's preview."""
+        stmt = select(PoolPreviewSent.admin_id).where(PoolPreviewSent.pool == name, PoolPreviewSent.period == period)
+        return set((await self._uow.session.scalars(stmt)).all())
 
 
 def _aware(moment: datetime) -> datetime:

@@ -16,11 +16,13 @@ TOP_REASONS = 5
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReport:
-    """Outbox rows per status, overall and among those created in the last 24 hours, and why rows died."""
+    """Outbox rows per status, among those kept (finished rows are deleted after `kept_days`) and among those
+    created in the last 24 hours, and why rows died."""
 
     overall: dict[str, int]
     last_day: dict[str, int]
     dead_reasons: list[tuple[str, int]]
+    kept_days: int = 30
 
     @property
     def statuses(self) -> list[str]:
@@ -43,11 +45,17 @@ class StatsService:
         self._ctx = ctx
 
     async def delivery(self) -> DeliveryReport:
-        """Counts by status (all time and last 24 h) and the most frequent dead-letter reasons."""
+        """Counts by status (the rows kept, and the last 24 h) and the most frequent dead-letter reasons."""
         since = self._ctx.clock.now() - timedelta(hours=24)
         outbox = self._uow.outbox
         return DeliveryReport(
             overall=await outbox.status_counts(),
             last_day=await outbox.status_counts(since),
             dead_reasons=await outbox.top_dead_reasons(TOP_REASONS),
+            kept_days=self._ctx.outbox_retention_days,
         )
+
+    async def prune_outbox(self, limit: int) -> int:
+        """Delete up to `limit` finished outbox rows older than OUTBOX_RETENTION_DAYS; how many were deleted."""
+        before = self._ctx.clock.now() - timedelta(days=self._ctx.outbox_retention_days)
+        return await self._uow.outbox.prune(before, limit)

@@ -6,12 +6,15 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import BigInteger, DateTime, Table, bindparam, func, select, update
+from sqlalchemy import BigInteger, DateTime, Table, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import OutboxMessage, Partner
+from storage.models import Broadcast, OutboxMessage, Partner
 from storage.repositories.dialect import dialect_insert, on_postgres, unnest_insert
+
+FINAL_STATUSES = ("sent", "dead", "cancelled")
+"""Statuses a row never leaves: the sender is done with it."""
 
 
 class ClaimedMessage(NamedTuple):
@@ -218,6 +221,26 @@ class OutboxRepository:
         if since is not None:
             query = query.where(OutboxMessage.created_at >= since)
         return [(str(text), int(count)) for text, count in (await self._session.execute(query)).all()]
+
+    async def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to `limit` rows in a final status that were due, and last sent or tried, before `before`; a
+        broadcast's rows only once it has finished and kept its counts. How many were deleted.
+
+        `not_before < before` lets the (status, not_before) index find them; a row is never sent before it is due."""
+        finished = select(Broadcast.id).where(Broadcast.final_counts.is_not(None))
+        last_touched = func.coalesce(OutboxMessage.sent_at, OutboxMessage.claimed_at, OutboxMessage.created_at)
+        doomed = (
+            select(OutboxMessage.id)
+            .where(
+                OutboxMessage.status.in_(FINAL_STATUSES),
+                OutboxMessage.not_before < before,
+                last_touched < before,
+                or_(OutboxMessage.broadcast_id.is_(None), OutboxMessage.broadcast_id.in_(finished)),
+            )
+            .limit(limit)
+        )
+        result = await self._session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(doomed)))
+        return int(getattr(result, "rowcount", 0))
 
     async def release_stale(self, before: datetime) -> int:
         """Rows left 'sending' by a crashed sender go back to pending."""

@@ -448,7 +448,7 @@ async def test_stats_delivery_shows_counts_and_top_dead_reasons(harness: BotHarn
     expected = "\n".join(
         [
             t("stats.delivery.title"),
-            t("stats.delivery.header"),
+            t("stats.delivery.header", days=30),
             t("stats.delivery.line", status=t("stats.status.pending"), total=2, day=2),
             t("stats.delivery.line", status=t("stats.status.sending"), total=1, day=1),
             t("stats.delivery.line", status=t("stats.status.sent"), total=3, day=2),
