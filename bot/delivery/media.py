@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Collection
+from datetime import datetime
 from pathlib import Path
 
 _SIGNATURES = (
@@ -25,6 +28,7 @@ def _write_once(media_dir: Path, data: bytes) -> Path:
     media_dir.mkdir(parents=True, exist_ok=True)
     target = media_dir / f"{hashlib.sha256(data).hexdigest()}{_extension(data)}"
     if target.is_file():
+        os.utime(target)  # queued again: in use from now on, so retention (remove_unused) leaves it alone
         return target
     fd, temporary = tempfile.mkstemp(dir=media_dir, prefix=".incoming-")
     try:
@@ -35,6 +39,25 @@ def _write_once(media_dir: Path, data: bytes) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return target
+
+
+def remove_unused(media_dir: Path, in_use: Collection[str], unused_since: datetime) -> int:
+    """Delete the pictures under `media_dir` that no waiting outbox row sends (`in_use`) and that were last queued
+    before `unused_since` (their mtime: `_write_once` touches a file queued again), left-over temporary files
+    included. How many files were deleted. Blocking: run it in a thread."""
+    if not media_dir.is_dir():
+        return 0
+    keep = {Path(path).resolve() for path in in_use}
+    cutoff = unused_since.timestamp()
+    removed = 0
+    for path in media_dir.iterdir():
+        if not path.is_file() or path.resolve() in keep:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+    return removed
 
 
 async def persist_photo(media_dir: Path, data: bytes) -> Path:

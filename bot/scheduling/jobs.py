@@ -247,10 +247,18 @@ PRUNE_OUTBOX_BATCH = 5000
 # 5,000 rows per transaction keeps each delete short next to the sender's updates.
 @scheduled_job(misfire_grace_time=6 * 3600, coalesce=True, max_instances=1)
 async def prune_outbox() -> None:
-    """Outbox rows sent, dead-lettered or cancelled more than OUTBOX_RETENTION_DAYS ago are deleted."""
+    """Outbox rows sent, dead-lettered or cancelled more than OUTBOX_RETENTION_DAYS ago are deleted, then the
+    pictures under MEDIA_DIR that no waiting row sends and none queued within that time."""
     rt = job_runtime()
     deleted = await _in_batches(rt, lambda uc: uc.stats.prune_outbox(PRUNE_OUTBOX_BATCH), PRUNE_OUTBOX_BATCH)
-    log.info("outbox retention: deleted %s finished rows older than %s days", deleted, rt.ctx.outbox_retention_days)
+    async with rt.unit_of_work() as uow:
+        files = await rt.use_cases(uow).stats.prune_media()
+    log.info(
+        "outbox retention: deleted %s finished rows and %s unused pictures older than %s days",
+        deleted,
+        files,
+        rt.ctx.outbox_retention_days,
+    )
 
 
 TICK_RHYTHM = "bot.scheduling.jobs:tick_rhythm"

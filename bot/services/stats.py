@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from bot.delivery.media import remove_unused
 from bot.domain.behaviour import PeriodName, parse_period
 from bot.services.context import ServiceContext
 from storage.uow import UnitOfWork
@@ -55,7 +57,16 @@ class StatsService:
             kept_days=self._ctx.outbox_retention_days,
         )
 
+    def retention_cutoff(self) -> datetime:
+        """Finished outbox rows, and pictures no waiting row sends, older than this are deleted."""
+        return self._ctx.clock.now() - timedelta(days=self._ctx.outbox_retention_days)
+
     async def prune_outbox(self, limit: int) -> int:
         """Delete up to `limit` finished outbox rows older than OUTBOX_RETENTION_DAYS; how many were deleted."""
-        before = self._ctx.clock.now() - timedelta(days=self._ctx.outbox_retention_days)
-        return await self._uow.outbox.prune(before, limit)
+        return await self._uow.outbox.prune(self.retention_cutoff(), limit)
+
+    async def prune_media(self) -> int:
+        """Delete the pictures under MEDIA_DIR no waiting outbox row sends and none queued within
+        OUTBOX_RETENTION_DAYS; how many files were deleted."""
+        in_use = await self._uow.outbox.media_in_use()
+        return await asyncio.to_thread(remove_unused, self._ctx.media_dir, in_use, self.retention_cutoff())

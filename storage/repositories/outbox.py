@@ -242,6 +242,12 @@ class OutboxRepository:
         result = await self._session.execute(delete(OutboxMessage).where(OutboxMessage.id.in_(doomed)))
         return int(getattr(result, "rowcount", 0))
 
+    async def media_in_use(self) -> set[str]:
+        """The local files (payload "path") of rows still to be sent: retention must not delete those."""
+        path = OutboxMessage.payload["path"].as_string()
+        query = select(path).where(OutboxMessage.status.in_(("pending", "sending")), path.is_not(None)).distinct()
+        return {str(p) for p in (await self._session.execute(query)).scalars()}
+
     async def release_stale(self, before: datetime) -> int:
         """Rows left 'sending' by a crashed sender go back to pending."""
         result = await self._session.execute(

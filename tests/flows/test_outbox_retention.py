@@ -5,7 +5,10 @@ and sends nothing twice."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import hashlib
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, update
@@ -16,7 +19,7 @@ from bot.scheduling import running_with
 from bot.scheduling.jobs import prune_outbox
 from bot.services.broadcasts import BroadcastService
 from bot.services.digests import NUDGE_EVERY_DAYS
-from bot.services.notify import enqueue_text
+from bot.services.notify import enqueue_photo, enqueue_text
 from bot.services.registry import UseCases
 from storage.models import Broadcast, OutboxMessage, PoolPreviewSent
 from storage.uow import UnitOfWork
@@ -183,3 +186,47 @@ def test_the_retention_is_at_least_two_weeks() -> None:
     with pytest.raises(ConfigError, match="OUTBOX_RETENTION_DAYS"):
         load_settings(outbox_retention_days=13)
     assert NUDGE_EVERY_DAYS < 14
+
+
+PICTURE = b"\x89PNG\r\n\x1a\n" + b"picture"
+
+
+async def test_pictures_no_waiting_row_sends_go_with_their_rows(
+    harness: BotHarness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(harness.ctx, "media_dir", tmp_path / "media")
+    await harness.send(ALICE, "/start")
+    async with UnitOfWork(harness.sessionmaker) as uow:
+        alice = await uow.partners.by_tg_id(ALICE.id)
+        assert alice is not None
+        for key, data in (("sent", PICTURE + b"1"), ("waiting", PICTURE + b"2"), ("again", PICTURE + b"3")):
+            assert await enqueue_photo(uow, harness.ctx, recipient=alice, dedupe_key=key, photo=data, urgent=True)
+        await uow.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.dedupe_key == "waiting")
+            .values(not_before=harness.clock.now() + 60 * DAY)
+        )
+    await send_all(harness)
+    stray = tmp_path / "media" / ".incoming-left-by-a-crash"
+    stray.write_bytes(b"half")
+    files = {p.name: p for p in (tmp_path / "media").iterdir()}
+    # A file's times are the machine's, which the job compares with the app's clock: both are set to now here.
+    harness.clock.set(datetime.now(UTC))
+    long_ago = (harness.clock.now() - 40 * DAY).timestamp()
+    for path in files.values():  # every file was last queued 40 days ago...
+        os.utime(path, (long_ago, long_ago))
+    async with UnitOfWork(harness.sessionmaker) as uow:  # ...but one is queued again today
+        alice = await uow.partners.by_tg_id(ALICE.id)
+        assert alice is not None
+        assert await enqueue_photo(
+            uow, harness.ctx, recipient=alice, dedupe_key="again:2", photo=PICTURE + b"3", urgent=True
+        )
+    await send_all(harness)
+
+    await prune(harness)
+    left = {p.name for p in (tmp_path / "media").iterdir()}
+    assert left == {_name(PICTURE + b"2"), _name(PICTURE + b"3")}  # the waiting row's, and the one queued today
+
+
+def _name(data: bytes) -> str:
+    return f"{hashlib.sha256(data).hexdigest()}.png"
