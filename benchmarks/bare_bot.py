@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -25,7 +27,30 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import Message
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 TOKEN = "123456:BENCH-token"
+
+
+def one_transaction_handler(sessionmaker: async_sessionmaker[AsyncSession]) -> Callable[[Message], Awaitable[None]]:
+    """The floor's handler (here and in benchmarks/update_handling.py): one transaction that reads the sender's
+    partner id and writes one event, then "ok"."""
+    from sqlalchemy import insert, select
+
+    from storage.models import Event, Partner
+
+    async def one_transaction(message: Message) -> None:
+        assert message.from_user is not None
+        async with sessionmaker() as session, session.begin():
+            partner_id = await session.scalar(select(Partner.id).where(Partner.tg_user_id == message.from_user.id))
+            event = insert(Event).values(
+                partner_id=partner_id, type="bench", payload={}, source="bench", occurred_at=datetime.now(UTC)
+            )
+            await session.execute(event)
+        await message.answer("ok")
+
+    return one_transaction
 
 
 async def main(api_base: str, database_url: str | None) -> None:
@@ -42,26 +67,11 @@ async def main(api_base: str, database_url: str | None) -> None:
 
     engine = None
     if database_url is not None:  # imported only here: the plain baseline's memory stays aiogram's alone
-        from sqlalchemy import insert, select
-
         from storage.db import create_engine, create_sessionmaker
-        from storage.models import Event, Partner
 
         engine = create_engine(database_url)
-        sessionmaker = create_sessionmaker(engine)
-
-        async def one_transaction(message: Message) -> None:
-            assert message.from_user is not None
-            async with sessionmaker() as session, session.begin():
-                partner_id = await session.scalar(select(Partner.id).where(Partner.tg_user_id == message.from_user.id))
-                event = insert(Event).values(
-                    partner_id=partner_id, type="bench", payload={}, source="bench", occurred_at=datetime.now(UTC)
-                )
-                await session.execute(event)
-            await message.answer("ok")
-
         router = Router()
-        router.message.register(one_transaction)
+        router.message.register(one_transaction_handler(create_sessionmaker(engine)))
 
     dp.include_router(router)
     await bot.delete_webhook(drop_pending_updates=False)

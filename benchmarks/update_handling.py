@@ -24,9 +24,9 @@ from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.filters import Command
 from aiogram.types import Chat, Message, MessageEntity, Update, User
-from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from benchmarks.bare_bot import one_transaction_handler
 from benchmarks.report import Result
 from bot.app import build_dispatcher
 from bot.clock import SystemClock
@@ -38,7 +38,7 @@ from bot.services.menu import CommandMenu
 from bot.throttle import MemoryThrottle
 from storage.db import create_engine, create_sessionmaker
 from storage.migrate import upgrade_to_head
-from storage.models import ContentItem, Event, Partner
+from storage.models import ContentItem
 from storage.uow import UnitOfWork
 
 TARGET_RATIO = 0.30
@@ -119,18 +119,7 @@ async def _one_transaction(database_url: str, updates: list[Update]) -> float:
     engine = create_engine(database_url)
     sessionmaker = create_sessionmaker(engine)
     bot, dp, router = _bot(), Dispatcher(), Router()
-
-    @router.message(Command("today"))
-    async def one_transaction(message: Message) -> None:
-        assert message.from_user is not None
-        async with sessionmaker() as session, session.begin():
-            partner_id = await session.scalar(select(Partner.id).where(Partner.tg_user_id == message.from_user.id))
-            event = insert(Event).values(
-                partner_id=partner_id, type="bench", payload={}, source="bench", occurred_at=datetime.now(UTC)
-            )
-            await session.execute(event)
-        await message.answer("ok")
-
+    router.message.register(one_transaction_handler(sessionmaker), Command("today"))
     dp.include_router(router)
     try:
         for update in updates[:WARM_UP_UPDATES]:  # the same partners again: nothing is created on first use

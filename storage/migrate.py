@@ -22,11 +22,16 @@ def alembic_config(url: str | None = None) -> Config:
 
 async def upgrade_to_head(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision on the engine's own connection."""
+    await upgrade_to(engine, "head")
+
+
+async def upgrade_to(engine: AsyncEngine, revision: str) -> None:
+    """Bring the schema to `revision` (tests of a migration's data start from the revision before it)."""
 
     def _upgrade(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)

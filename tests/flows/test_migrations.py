@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine
-from storage.migrate import alembic_config, upgrade_to_head
+from storage.migrate import upgrade_to, upgrade_to_head
 from storage.models import Base
 from tests.support.databases import postgres_database, sqlite_database
 from tests.support.services import PG_HOST, PG_PORT, require_service
@@ -55,14 +54,8 @@ SEED = [
 async def _backfill_scenario(url: str) -> None:
     engine = create_engine(url)
     try:
-
-        def to_0017(connection: Connection) -> None:
-            cfg = alembic_config()
-            cfg.attributes["connection"] = connection
-            command.upgrade(cfg, "0017")
-
+        await upgrade_to(engine, "0017")
         async with engine.begin() as connection:
-            await connection.run_sync(to_0017)
             for statement in SEED:
                 await connection.execute(text(statement), {"now": datetime(2026, 10, 1, tzinfo=UTC)})
         await upgrade_to_head(engine)

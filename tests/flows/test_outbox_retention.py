@@ -104,14 +104,19 @@ async def _statuses(h: BotHarness) -> dict[str, str]:
         return {str(key): str(status) for key, status in rows.all()}
 
 
+async def broadcast_to_everyone(h: BotHarness) -> int:
+    """The admin and three members: a broadcast to everyone has four recipients. Its id."""
+    await h.send(ROOT, "/start")
+    await members(h, 3)
+    await h.send(ROOT, "/broadcast")
+    await h.send(ROOT, "Hello team")
+    await h.press(ROOT, press_data("everyone"))
+    await h.press(ROOT, press_data("confirm"))
+    return await broadcast_id(h)
+
+
 async def test_a_broadcasts_rows_stay_while_it_runs_and_its_numbers_outlive_them(harness: BotHarness) -> None:
-    await harness.send(ROOT, "/start")
-    await members(harness, 3)  # and the admin: four recipients
-    await harness.send(ROOT, "/broadcast")
-    await harness.send(ROOT, "Hello team")
-    await harness.press(ROOT, press_data("everyone"))
-    await harness.press(ROOT, press_data("confirm"))
-    bid = await broadcast_id(harness)
+    bid = await broadcast_to_everyone(harness)
     await harness.drain_outbox()
 
     harness.clock.advance(31 * DAY)  # sent long ago, but nobody has closed the broadcast yet
@@ -135,13 +140,7 @@ async def test_a_broadcasts_rows_stay_while_it_runs_and_its_numbers_outlive_them
 
 
 async def test_a_cancelled_broadcast_keeps_its_numbers_too(harness: BotHarness) -> None:
-    await harness.send(ROOT, "/start")
-    await members(harness, 3)  # and the admin: four recipients
-    await harness.send(ROOT, "/broadcast")
-    await harness.send(ROOT, "Hello team")
-    await harness.press(ROOT, press_data("everyone"))
-    await harness.press(ROOT, press_data("confirm"))
-    bid = await broadcast_id(harness)
+    bid = await broadcast_to_everyone(harness)
     await harness.press(ROOT, press_data("stop", str(bid)))
     async with harness.sessionmaker() as s:
         stopped = (await s.execute(select(Broadcast).where(Broadcast.id == bid))).scalar_one()
