@@ -28,7 +28,8 @@ def _write_once(media_dir: Path, data: bytes) -> Path:
     media_dir.mkdir(parents=True, exist_ok=True)
     target = media_dir / f"{hashlib.sha256(data).hexdigest()}{_extension(data)}"
     if target.is_file():
-        os.utime(target)  # queued again: in use from now on, so retention (remove_unused) leaves it alone
+        with contextlib.suppress(OSError):  # never fail a send over this; its waiting row protects it once committed
+            os.utime(target)  # queued again: in use from now on, so retention (remove_unused) leaves it alone
         return target
     fd, temporary = tempfile.mkstemp(dir=media_dir, prefix=".incoming-")
     try:
