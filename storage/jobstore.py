@@ -41,22 +41,31 @@ def is_memory_sqlite(database_url: str) -> bool:
 
 
 STORE_TIMEOUT_SECONDS = 5
+SQLITE_LOCK_WAIT_SECONDS = 0.1
+"""How long a store statement waits for SQLite's write lock before it fails (callers in worker threads retry,
+`bot.scheduling.service`; the leader's wakeup looks again a second later)."""
 
 
 def create_sync_engine(database_url: str) -> Engine:
     """A small sync engine whose every wait is short.
 
-    The scheduler leader reads the store on the event loop, so a locked SQLite file or an unreachable
-    PostgreSQL must fail within seconds (APScheduler then retries later) rather than stall the bot.
+    The scheduler leader reads and updates the store on the event loop, so a locked SQLite file or an unreachable
+    PostgreSQL must fail quickly (the wakeup then looks again shortly) rather than stall the bot.
+
+    On SQLite "quickly" means SQLITE_LOCK_WAIT_SECONDS, not seconds: the write lock it waits for is, as a rule, held
+    by a transaction of this same process that needs the event loop to finish, the loop this wait is blocking. With
+    a 5 s wait the two took turns: the loop blocked 5 s of every 6 while jobs ran after a clock step, updates stalled
+    (tests/e2e/test_crm.py's /quote did not answer within 15 s), and the jobs holding the lock never finished.
     """
     url = sync_database_url(database_url)
     if url.get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": STORE_TIMEOUT_SECONDS})
+        engine = create_engine(url, connect_args={"timeout": SQLITE_LOCK_WAIT_SECONDS})
+        wait_ms = int(SQLITE_LOCK_WAIT_SECONDS * 1000)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute(f"PRAGMA busy_timeout={STORE_TIMEOUT_SECONDS * 1000}")
+            cursor.execute(f"PRAGMA busy_timeout={wait_ms}")
             cursor.close()
 
         return engine

@@ -32,9 +32,10 @@ What remains is re-scheduling a one-off job that has *already run* with a past t
 run by design. Jobs that must never repeat write their effects with dedupe keys derived from their id
 (outbox rows have a unique ``dedupe_key``).
 
-The store is synchronous: writes from `schedule_*`/`cancel` run in a worker thread; the leader's
-wakeup reads (two indexed queries) run on the event loop, as APScheduler's AsyncIOScheduler does, on
-a connection whose waits are capped at a few seconds (`storage.jobstore.create_sync_engine`).
+The store is synchronous: writes from `schedule_*`/`cancel` run in a worker thread (retrying a locked
+SQLite database for a few seconds); the leader's wakeup reads and updates run on the event loop, as
+APScheduler's AsyncIOScheduler does, on a connection whose waits are capped (`storage.jobstore.create_sync_engine`:
+0.1 s for SQLite's lock, a few seconds for PostgreSQL); when one fails the wakeup looks again a second later.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
@@ -111,15 +112,36 @@ class RuntimeExecutor(AsyncIOExecutor):  # type: ignore[misc]
 
 
 STORE_RETRY_SECONDS = 1.0
+STORE_PATIENCE_SECONDS = 5.0
+"""How long a store call from a worker thread keeps retrying a locked SQLite database."""
+
+T = TypeVar("T")
+
+
+def _patiently(call: Callable[..., T], *args: Any) -> T:
+    """A job store call made in a worker thread, retried while SQLite reports the database locked.
+
+    The store's SQLite connection gives up on a lock after 0.1 s (`storage.jobstore`), which the leader's wakeup on
+    the event loop needs; off the loop, waiting harms nothing, so calls from `schedule_*`, `cancel` and the readers
+    retry for up to STORE_PATIENCE_SECONDS, as the store's own longer wait used to. Anything else is raised at once.
+    """
+    deadline = time.monotonic() + STORE_PATIENCE_SECONDS
+    while True:
+        try:
+            return call(*args)
+        except OperationalError as exc:
+            if "locked" not in str(exc.orig) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.05)
 
 
 class _ResilientScheduler(AsyncIOScheduler):  # type: ignore[misc]  # APScheduler has no type information
     """AsyncIOScheduler whose wakeup survives a job store that cannot be reached for a moment.
 
-    On SQLite a wakeup can find the database locked for longer than the store's few-second wait (a write
-    transaction of the same process is waiting for the event loop the wakeup is blocking); on PostgreSQL the
-    server may be restarting. APScheduler would raise out of its timer callback (a traceback, and no timer
-    until the next tick). Instead this logs one line and looks again shortly. A job whose run was started but
+    On SQLite a wakeup can find the database locked (a write transaction of the same process, waiting for the
+    event loop the wakeup is blocking; the store gives up after 0.1 s so that transaction can finish); on
+    PostgreSQL the server may be restarting. APScheduler would raise out of its timer callback (a traceback, and
+    no timer until the next tick). Instead this logs one line and looks again shortly. A job whose run was started but
     whose next run could not be stored may run once more: jobs write their effects with dedupe keys.
     """
 
@@ -275,7 +297,7 @@ class JobScheduler:
     async def cancel(self, job_id: str) -> bool:
         self._require_started()
         try:
-            await asyncio.to_thread(self._aps.remove_job, job_id, "default")
+            await asyncio.to_thread(_patiently, self._aps.remove_job, job_id, "default")
         except JobLookupError:
             return False
         log.info("cancelled job %s", job_id)
@@ -283,7 +305,7 @@ class JobScheduler:
 
     async def next_run_at(self, job_id: str) -> datetime | None:
         self._require_started()
-        job = await asyncio.to_thread(self._aps.get_job, job_id, "default")
+        job = await asyncio.to_thread(_patiently, self._aps.get_job, job_id, "default")
         if job is None or job.next_run_time is None:
             return None
         run_at: datetime = job.next_run_time.astimezone(UTC)
@@ -292,7 +314,7 @@ class JobScheduler:
     async def job_ids(self) -> list[str]:
         """Every stored job id, soonest first (paused jobs last)."""
         self._require_started()
-        jobs = await asyncio.to_thread(self._aps.get_jobs, "default")
+        jobs = await asyncio.to_thread(_patiently, self._aps.get_jobs, "default")
         return [str(job.id) for job in jobs]
 
     async def _add(
@@ -303,7 +325,7 @@ class JobScheduler:
         kwargs = check_ids(ids)
         check_job_id(job_id)
         wanted = _Schedule(job_ref, kwargs, policy, _trigger_key(trigger, explicit_start=explicit_start))
-        written = await asyncio.to_thread(self._write, job_id, trigger, wanted, explicit_start)
+        written = await asyncio.to_thread(_patiently, self._write, job_id, trigger, wanted, explicit_start)
         if not written:
             log.debug("job %s is already scheduled exactly so; its next run is kept", job_id)
 

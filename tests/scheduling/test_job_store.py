@@ -6,6 +6,7 @@ picked up by the leader when another process writes them, and never fire twice w
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 from datetime import UTC, datetime, timedelta
 
@@ -192,3 +193,61 @@ async def _ran(engine: AsyncEngine, marker: str) -> bool:
 
 async def _no_jobs(engine: AsyncEngine) -> bool:
     return await job_rows(engine) == 0
+
+
+async def test_a_write_transaction_of_this_process_never_stalls_the_leaders_wakeup(
+    database_url: str, job_engine: AsyncEngine, make_scheduler
+) -> None:
+    """On SQLite the leader's wakeup updates the store on the event loop. If it waited seconds for the write lock
+    held by a transaction of this same process, that transaction could not finish (it needs the loop): both stood
+    still for the store's whole wait, 5 s, again and again while jobs ran. It now gives up after 0.1 s."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's row locks are not a file lock: the store does not wait on this process there")
+    async with make_scheduler(poll=0.2) as leader:
+        await wait_until(lambda: leader.state is SchedulerState.LEADER)
+        await leader.schedule_at(MARKER, datetime.now(UTC) + timedelta(milliseconds=300), "test:lock", marker="lock")
+        loop = asyncio.get_running_loop()
+        gaps: list[float] = []
+
+        async def tick() -> None:
+            last = loop.time()
+            while True:
+                await asyncio.sleep(0.01)
+                gaps.append(loop.time() - last)
+                last = loop.time()
+
+        ticker = asyncio.create_task(tick())
+        async with job_engine.begin() as conn:  # holds SQLite's write lock for 1.5 s, as a job's transaction does
+            await conn.execute(
+                text("INSERT INTO events (type, payload, occurred_at, source) VALUES ('held', '{}', :at, 'test')"),
+                {"at": datetime.now(UTC)},
+            )
+            await asyncio.sleep(1.5)
+        await wait_until(lambda: _ran(job_engine, "lock"), timeout=10)
+        ticker.cancel()
+    assert max(gaps) < 0.5, f"the event loop stood still for {max(gaps):.2f} s"
+
+
+async def test_scheduling_from_a_handler_waits_out_a_held_sqlite_lock(
+    database_url: str, job_engine: AsyncEngine, make_scheduler
+) -> None:
+    """Off the event loop waiting harms nothing: schedule_* and cancel retry a locked SQLite store for seconds."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite's file lock only")
+    async with make_scheduler(elect=False) as writer:
+
+        async def hold_the_lock() -> None:
+            async with job_engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO events (type, payload, occurred_at, source) VALUES ('held', '{}', :at, 'test')"),
+                    {"at": datetime.now(UTC)},
+                )
+                await asyncio.sleep(0.6)
+
+        holder = asyncio.create_task(hold_the_lock())
+        await asyncio.sleep(0.1)  # the lock is taken
+        run_at = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
+        await writer.schedule_at(MARKER, run_at, "test:waits", marker="waits")  # 0.5 s behind the lock
+        await holder
+        assert await writer.next_run_at("test:waits") == run_at
+        assert await writer.cancel("test:waits") is True
