@@ -24,7 +24,7 @@ class DeliveryReport:
     overall: dict[str, int]
     last_day: dict[str, int]
     dead_reasons: list[tuple[str, int]]
-    kept_days: int = 30
+    kept_days: int
 
     @property
     def statuses(self) -> list[str]:
